@@ -1,0 +1,118 @@
+package migrate_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/migrate"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/hasura"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// objectCount counts what a migration can leave behind in the application schema.
+const objectCount = `
+SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public')
+     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public')
+     + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public')
+     + (SELECT count(*) FROM pg_namespace WHERE nspname = 'local_migrate')`
+
+func TestMigrationsApplyOnEmptyDatabaseAndRollBackToEmpty(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.EmptyURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	migrations, err := migrate.Load(hasura.Migrations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(migrations) == 0 {
+		t.Fatal("no migrations loaded")
+	}
+	if n := count(t, conn, objectCount); n != 0 {
+		t.Fatalf("empty database has %d objects", n)
+	}
+
+	applied, err := migrate.Up(ctx, conn, migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != len(migrations) {
+		t.Fatalf("applied %d of %d migrations", len(applied), len(migrations))
+	}
+	for _, table := range []string{"members", "stores", "staff", "tiers", "rewards", "coupons", "orders", "point_transactions", "point_lots", "program_settings"} {
+		if n := count(t, conn, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = $1`, table); n != 1 {
+			t.Errorf("table %s missing after up", table)
+		}
+	}
+	again, err := migrate.Up(ctx, conn, migrations)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second Up applied %v, err %v; want nothing", again, err)
+	}
+	// Seeds run twice leave one copy of each row.
+	for i := 0; i < 2; i++ {
+		if err := migrate.Seed(ctx, conn, hasura.Seeds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(t, conn, `SELECT count(*) FROM tiers`); n != 3 {
+		t.Errorf("tiers after seeding twice = %d, want 3", n)
+	}
+
+	if err := migrate.Down(ctx, conn, migrations); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, conn, objectCount); n != 0 {
+		t.Fatalf("%d objects left after down", n)
+	}
+	if _, err := migrate.Up(ctx, conn, migrations); err != nil {
+		t.Fatalf("up after down: %v", err)
+	}
+}
+
+func TestLoadRejectsMalformedTrees(t *testing.T) {
+	cases := map[string]fstest.MapFS{
+		"a directory without a version": {"init/up.sql": {}, "init/down.sql": {}},
+		"a migration without down.sql":  {"1_init/up.sql": {}},
+		"two migrations with one version": {
+			"1_a/up.sql": {}, "1_a/down.sql": {}, "01_b/up.sql": {}, "01_b/down.sql": {},
+		},
+	}
+	for name, fsys := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := migrate.Load(fsys); err == nil {
+				t.Fatal("Load accepted it")
+			}
+		})
+	}
+}
+
+func TestLoadOrdersByVersionNotByName(t *testing.T) {
+	fsys := fstest.MapFS{
+		"20_b/up.sql": {}, "20_b/down.sql": {},
+		"3_a/up.sql": {}, "3_a/down.sql": {},
+	}
+	ms, err := migrate.Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms[0].Version != 3 || ms[1].Version != 20 {
+		t.Fatalf("order = %d, %d; want 3, 20", ms[0].Version, ms[1].Version)
+	}
+}
+
+func count(t *testing.T, conn *pgx.Conn, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

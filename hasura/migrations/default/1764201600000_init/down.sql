@@ -1,0 +1,12 @@
+DROP TABLE public.point_lots;
+DROP TRIGGER point_transactions_append_only ON public.point_transactions;
+DROP TABLE public.point_transactions;
+DROP FUNCTION public.point_transactions_append_only();
+DROP TABLE public.coupons;
+DROP TABLE public.orders;
+DROP TABLE public.rewards;
+DROP TABLE public.members;
+DROP TABLE public.staff;
+DROP TABLE public.stores;
+DROP TABLE public.program_settings;
+DROP TABLE public.tiers;
