@@ -75,6 +75,8 @@ CREATE TABLE public.rewards (
     active_from       timestamptz,
     active_to         timestamptz,
     active            boolean NOT NULL DEFAULT true,
+    -- Set when only one store honours the reward's coupons (coupon_wrong_store elsewhere).
+    store_id          uuid REFERENCES public.stores (id),
     created_at        timestamptz NOT NULL DEFAULT now(),
     CHECK (active_from IS NULL OR active_to IS NULL OR active_from < active_to)
 );

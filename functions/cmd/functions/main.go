@@ -1,0 +1,85 @@
+// Command functions serves every action, event trigger and cron trigger of the loyalty
+// programme at POST /<name>, and a health check at GET /healthz, on functions-framework-go.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/config"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/routes"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		slog.Error("functions stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	svc := loyalty.New(pool)
+	env := &hasura.Envelope{Secret: cfg.ActionSecret, MaxBody: cfg.MaxBodyBytes, Logger: log}
+	drain := server.NewDrain()
+	for _, r := range routes.Table(env, svc) {
+		if err := funcframework.RegisterHTTPFunctionContext(ctx, "/"+r.Name, drain.Wrap(r.Handler).ServeHTTP); err != nil {
+			return fmt.Errorf("register %s: %w", r.Name, err)
+		}
+	}
+	if err := funcframework.RegisterHTTPFunctionContext(ctx, "/healthz", server.Health(pool, drain).ServeHTTP); err != nil {
+		return err
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- funcframework.StartHostPort("", cfg.Port) }()
+	log.Info("functions listening", "port", cfg.Port)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests in flight", "in_flight", drain.InFlight(), "timeout", cfg.ShutdownTimeout.String())
+	wctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := drain.Wait(wctx, 200*time.Millisecond); err != nil {
+		log.Warn("shutdown timed out with requests in flight", "in_flight", drain.InFlight())
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

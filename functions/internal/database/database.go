@@ -1,0 +1,119 @@
+// Package database opens the pgx pool with the project's defaults and runs transactions that
+// retry on serialization failures and deadlocks.
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Open returns a pool with the project's defaults. It does not wait for the database: the
+// binary starts, and answers 503 from its health check, while the database is down.
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if cfg.MaxConns < 10 {
+		cfg.MaxConns = 10
+	}
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.HealthCheckPeriod = 30 * time.Second
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "loyalty-functions"
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+// Beginner is what InTx needs: a pool, or a connection in tests.
+type Beginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+// Attempts is how often InTx runs a transaction that keeps hitting serialization failures or
+// deadlocks before it gives up with a Transient error.
+const Attempts = 8
+
+// InTx runs fn in a READ COMMITTED transaction and commits it. A serialization failure or
+// deadlock rolls back and runs fn again after a jittered pause; fn must therefore have no
+// effects outside the transaction. Faults a later retry may cure come back as *Transient.
+func InTx(ctx context.Context, db Beginner, fn func(pgx.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= Attempts; attempt++ {
+		err = pgx.BeginTxFunc(ctx, db, pgx.TxOptions{}, fn)
+		if err == nil || !retryable(err) {
+			break
+		}
+		if attempt < Attempts {
+			pause := time.Duration(attempt) * time.Duration(5+rand.IntN(20)) * time.Millisecond
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return &Transient{Err: ctx.Err()}
+			}
+		}
+	}
+	if err != nil && IsTransient(err) {
+		return &Transient{Err: err}
+	}
+	return err
+}
+
+// Transient wraps a fault that a retry of the whole request may cure.
+type Transient struct{ Err error }
+
+func (t *Transient) Error() string   { return "transient database fault: " + t.Err.Error() }
+func (t *Transient) Unwrap() error   { return t.Err }
+func (t *Transient) Temporary() bool { return true }
+
+// SQLSTATEs a retry of the transaction cures.
+const (
+	serializationFailure = "40001"
+	deadlockDetected     = "40P01"
+)
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == serializationFailure || pgErr.Code == deadlockDetected)
+}
+
+// IsTransient tells whether err is a fault of the database or the network, not of the request.
+func IsTransient(err error) bool {
+	var t *Transient
+	if errors.As(err, &t) || retryable(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", // connection exception
+			"53", // insufficient resources (too many connections, disk full)
+			"57": // operator intervention (shutdown, cannot connect now), query canceled
+			return true
+		}
+		return pgErr.Code == "55P03" // lock_not_available
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// ConstraintName is the name of the constraint err violated, or "".
+func ConstraintName(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.ConstraintName
+	}
+	return ""
+}

@@ -1,0 +1,355 @@
+package hasura
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SecretHeader carries the shared secret that Hasura's metadata sets from its env ACTION_SECRET.
+const SecretHeader = "X-Action-Secret"
+
+// Envelope holds what every handler shares.
+type Envelope struct {
+	Secret  string       // compared with X-Action-Secret on every request
+	MaxBody int64        // largest accepted body in bytes; 0 means DefaultMaxBody
+	Logger  *slog.Logger // nil means slog.Default()
+	// RetryAfter is the pause a trigger asks for after a transient failure; 0 means 10 s.
+	RetryAfter time.Duration
+	// Failures, when set, records every failed trigger delivery so an operator can see it.
+	Failures FailureRecorder
+}
+
+// DefaultMaxBody fits any action input and a row of any of our tables with room to spare.
+const DefaultMaxBody = 256 << 10
+
+// FailureRecorder keeps a record of trigger deliveries that failed.
+type FailureRecorder interface {
+	RecordFailure(ctx context.Context, f Failure) error
+}
+
+// Failure is one failed delivery of an event or cron trigger.
+type Failure struct {
+	Trigger    string
+	DeliveryID string
+	Payload    []byte
+	Status     int
+	Error      string
+	Attempt    int
+}
+
+// Error is an answer the caller can act on: a 4xx with a stable code.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// InvalidInput is the code of malformed requests.
+const InvalidInput = "invalid_input"
+
+// Temporary is implemented by errors a retry may cure (database unreachable, serialization
+// failures that outlived their retries). They become 503s, with Retry-After for triggers.
+type Temporary interface {
+	Temporary() bool
+}
+
+// Body is the 4xx body Hasura expects: a string message and a string extensions.code.
+type Body struct {
+	Message    string     `json:"message"`
+	Extensions Extensions `json:"extensions"`
+}
+
+// Extensions carries the error code.
+type Extensions struct {
+	Code string `json:"code"`
+}
+
+type kind int
+
+const (
+	kindAction kind = iota
+	kindEvent
+	kindCron
+)
+
+// Action serves an action whose handler takes the decoded request and returns the output type.
+func Action[Args, Out any](env *Envelope, fn func(context.Context, *ActionRequest[Args]) (Out, error)) http.Handler {
+	return env.serve(kindAction, func(ctx context.Context, body []byte, log *slog.Logger) (any, *slog.Logger, string, error) {
+		var req ActionRequest[Args]
+		if err := decode(body, &req); err != nil {
+			return nil, log, "", err
+		}
+		log = log.With("action", req.Action.Name, "role", req.Session.Role())
+		out, err := fn(ctx, &req)
+		return out, log, req.Action.Name, err
+	})
+}
+
+// EventTrigger serves an event trigger. The returned value is written as the 2xx body, which
+// Hasura keeps in its invocation log.
+func EventTrigger[Row, Out any](env *Envelope, fn func(context.Context, *EventRequest[Row]) (Out, error)) http.Handler {
+	return env.serve(kindEvent, func(ctx context.Context, body []byte, log *slog.Logger) (any, *slog.Logger, string, error) {
+		var req EventRequest[Row]
+		if err := decode(body, &req); err != nil {
+			return nil, log, "", err
+		}
+		log = log.With("trigger", req.Trigger.Name, "event_id", req.ID, "op", req.Event.Op, "attempt", req.DeliveryInfo.CurrentRetry)
+		if req.Event.TraceContext != nil {
+			log = log.With("trace_id", req.Event.TraceContext.TraceID)
+		}
+		ctx = withDelivery(ctx, req.Trigger.Name, req.ID, req.DeliveryInfo.CurrentRetry)
+		out, err := fn(ctx, &req)
+		return out, log, req.Trigger.Name, err
+	})
+}
+
+// CronTrigger serves a cron trigger or a one-off scheduled event.
+func CronTrigger[Payload, Out any](env *Envelope, fn func(context.Context, *CronRequest[Payload]) (Out, error)) http.Handler {
+	return env.serve(kindCron, func(ctx context.Context, body []byte, log *slog.Logger) (any, *slog.Logger, string, error) {
+		var req CronRequest[Payload]
+		if err := decode(body, &req); err != nil {
+			return nil, log, "", err
+		}
+		log = log.With("trigger", req.Name, "event_id", req.ID, "scheduled_time", req.ScheduledTime.Time)
+		ctx = withDelivery(ctx, req.Name, req.ID, 0)
+		out, err := fn(ctx, &req)
+		return out, log, req.Name, err
+	})
+}
+
+type handleFunc func(ctx context.Context, body []byte, log *slog.Logger) (out any, _ *slog.Logger, name string, _ error)
+
+func (env *Envelope) serve(k kind, handle handleFunc) http.Handler {
+	secret := []byte(env.Secret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		log := env.logger().With("path", r.URL.Path)
+		// The secret comes first: nothing else runs for a caller that is not Hasura.
+		if !secretMatches(r.Header.Get(SecretHeader), secret) {
+			log.Warn("rejected request without the shared secret", "status", http.StatusUnauthorized)
+			writeJSON(w, http.StatusUnauthorized, Body{Message: "missing or wrong " + SecretHeader, Extensions: Extensions{Code: "unauthorized"}})
+			return
+		}
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeJSON(w, http.StatusMethodNotAllowed, Body{Message: "use POST", Extensions: Extensions{Code: InvalidInput}})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, env.maxBody()))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writeJSON(w, http.StatusRequestEntityTooLarge, Body{
+					Message:    fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit),
+					Extensions: Extensions{Code: InvalidInput}})
+				return
+			}
+			writeJSON(w, http.StatusBadRequest, Body{Message: "could not read the request body", Extensions: Extensions{Code: InvalidInput}})
+			return
+		}
+		out, log, name, err := handle(r.Context(), body, log)
+		if err == nil {
+			writeJSON(w, http.StatusOK, out)
+			log.Info("handled", "status", http.StatusOK, "duration_ms", time.Since(start).Milliseconds())
+			return
+		}
+		status, answer := env.errorAnswer(k, err)
+		if status >= 500 {
+			log.Error("failed", "status", status, "error", err, "duration_ms", time.Since(start).Milliseconds())
+		} else {
+			log.Warn("refused", "status", status, "code", answer.Extensions.Code, "error", err.Error(), "duration_ms", time.Since(start).Milliseconds())
+		}
+		if k != kindAction {
+			env.recordFailure(r.Context(), log, name, body, status, err)
+			if status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", strconv.Itoa(int(env.retryAfter().Seconds())))
+			}
+		}
+		writeJSON(w, status, answer)
+	})
+}
+
+// errorAnswer maps an error to a status and Hasura's error body. Only 4xx bodies reach the
+// app; Hasura shows 5xx as a bare "internal error", so they carry no detail worth hiding.
+func (env *Envelope) errorAnswer(k kind, err error) (int, Body) {
+	var userErr *Error
+	if errors.As(err, &userErr) {
+		status := userErr.Status
+		if status < 400 || status > 499 {
+			status = http.StatusBadRequest
+		}
+		return status, Body{Message: userErr.Message, Extensions: Extensions{Code: userErr.Code}}
+	}
+	var decodeErr *decodeError
+	if errors.As(err, &decodeErr) {
+		return http.StatusBadRequest, Body{Message: decodeErr.Error(), Extensions: Extensions{Code: InvalidInput}}
+	}
+	if isTemporary(err) {
+		return http.StatusServiceUnavailable, Body{Message: "temporarily unavailable, try again", Extensions: Extensions{Code: "unavailable"}}
+	}
+	return http.StatusInternalServerError, Body{Message: "internal error", Extensions: Extensions{Code: "internal"}}
+}
+
+func isTemporary(err error) bool {
+	var t Temporary
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+func (env *Envelope) recordFailure(ctx context.Context, log *slog.Logger, name string, body []byte, status int, err error) {
+	if env.Failures == nil {
+		return
+	}
+	d := deliveryFrom(ctx)
+	f := Failure{Trigger: name, DeliveryID: d.id, Payload: body, Status: status, Error: err.Error(), Attempt: d.attempt}
+	// The request's context may be what failed; the record must still be written.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if rerr := env.Failures.RecordFailure(rctx, f); rerr != nil {
+		log.Error("could not record the failed delivery", "error", rerr)
+	}
+}
+
+type deliveryKey struct{}
+
+type delivery struct {
+	trigger, id string
+	attempt     int
+}
+
+func withDelivery(ctx context.Context, trigger, id string, attempt int) context.Context {
+	return context.WithValue(ctx, deliveryKey{}, delivery{trigger: trigger, id: id, attempt: attempt})
+}
+
+func deliveryFrom(ctx context.Context) delivery {
+	d, _ := ctx.Value(deliveryKey{}).(delivery)
+	return d
+}
+
+func secretMatches(got string, want []byte) bool {
+	// An empty configured secret would let anyone in; config refuses it, and so does this.
+	if len(want) == 0 {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), want) == 1
+}
+
+func (env *Envelope) logger() *slog.Logger {
+	if env.Logger != nil {
+		return env.Logger
+	}
+	return slog.Default()
+}
+
+func (env *Envelope) maxBody() int64 {
+	if env.MaxBody > 0 {
+		return env.MaxBody
+	}
+	return DefaultMaxBody
+}
+
+func (env *Envelope) retryAfter() time.Duration {
+	if env.RetryAfter >= time.Second {
+		return env.RetryAfter
+	}
+	return 10 * time.Second
+}
+
+// decodeError is a body that is not valid JSON or does not fit the expected shape.
+type decodeError struct{ msg string }
+
+func (e *decodeError) Error() string { return e.msg }
+
+type validator interface{ validate() error }
+
+// decode reads body into v; unknown fields are ignored, as Hasura adds fields over versions.
+func decode(body []byte, v validator) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return &decodeError{msg: describeDecodeError(err)}
+	}
+	if dec.More() {
+		return &decodeError{msg: "malformed JSON: more than one value in the body"}
+	}
+	if err := v.validate(); err != nil {
+		return &decodeError{msg: err.Error()}
+	}
+	return nil
+}
+
+func describeDecodeError(err error) string {
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	var field *fieldError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: the body is empty or cut short"
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("%s must be %s, not %s", fieldPath(typeErr.Field), jsonType(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &field):
+		return field.Error()
+	default:
+		// Errors from a field's own UnmarshalJSON (a timestamp, a date, a uuid) say what is wrong.
+		return "invalid value: " + err.Error()
+	}
+}
+
+// fieldPath turns Go's "input.input.amount" into the name the client wrote: "input.amount".
+func fieldPath(p string) string {
+	if p == "" {
+		return "the body"
+	}
+	return strings.TrimPrefix(p, "input.")
+}
+
+func jsonType(goKind string) string {
+	switch goKind {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
+	case "float32", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "a list"
+	default:
+		return "an object"
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// NotImplemented serves a declared handler that is not built yet: after the secret check it
+// answers 501 in Hasura's error shape (for triggers, a failure Hasura records and retries).
+func (env *Envelope) NotImplemented(name string) http.Handler {
+	secret := []byte(env.Secret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !secretMatches(r.Header.Get(SecretHeader), secret) {
+			writeJSON(w, http.StatusUnauthorized, Body{Message: "missing or wrong " + SecretHeader, Extensions: Extensions{Code: "unauthorized"}})
+			return
+		}
+		writeJSON(w, http.StatusNotImplemented, Body{Message: name + " is not implemented yet", Extensions: Extensions{Code: "not_implemented"}})
+	})
+}

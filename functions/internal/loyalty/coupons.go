@@ -1,0 +1,59 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// UseCoupon marks a member's coupon used at the counter of a store.
+func (s *Service) UseCoupon(ctx context.Context, c Caller, in UseCouponInput) (UseCouponOutput, error) {
+	if err := requireRole(c, RoleStaff, RoleAdmin); err != nil {
+		return UseCouponOutput{}, err
+	}
+	code := NormalizeCouponCode(in.CouponCode)
+	var v checks
+	v.uuid("storeId", in.StoreID)
+	v.text("couponCode", code, CouponCodeLength)
+	if err := v.result(); err != nil {
+		return UseCouponOutput{}, err
+	}
+	now := s.clock()
+	var out UseCouponOutput
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := authorizeStore(ctx, tx, c, in.StoreID, Crew); err != nil {
+			return err
+		}
+		var status string
+		var expires time.Time
+		var usedAt *time.Time
+		var onlyStore *string
+		err := tx.QueryRow(ctx, `
+			SELECT c.id, c.reward_id, r.name, c.member_id, c.status, c.expires_at, c.used_at, r.store_id
+			FROM coupons c JOIN rewards r ON r.id = c.reward_id
+			WHERE c.code = $1
+			FOR UPDATE OF c`, code).Scan(&out.CouponID, &out.RewardID, &out.RewardName, &out.MemberID, &status, &expires, &usedAt, &onlyStore)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fail(CodeNotFound, "no coupon %s", code)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case status == "used":
+			return fail(CodeCouponUsed, "coupon %s was used at %s", code, usedAt.UTC().Format(time.RFC3339))
+		case status == "cancelled":
+			return fail(CodeCouponExpired, "coupon %s was cancelled", code)
+		case status == "expired" || !now.Before(expires):
+			return fail(CodeCouponExpired, "coupon %s expired at %s", code, expires.UTC().Format(time.RFC3339))
+		case onlyStore != nil && *onlyStore != in.StoreID:
+			return fail(CodeCouponWrongStore, "coupon %s is only honoured at another store", code)
+		}
+		_, err = tx.Exec(ctx, `UPDATE coupons SET status = 'used', used_at = $2, used_store_id = $3 WHERE id = $1`, out.CouponID, now, in.StoreID)
+		out.UsedAt = now
+		return err
+	})
+	return out, err
+}

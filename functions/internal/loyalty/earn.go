@@ -1,0 +1,160 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EarnPoints credits a paid receipt to a member, at the counter. The same (store, receipt)
+// and amount again returns the first result with Duplicate true; another amount is
+// receipt_conflict. The order is recorded in orders, so order_paid credits nothing twice.
+func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) (EarnPointsOutput, error) {
+	if err := requireRole(c, RoleStaff, RoleAdmin); err != nil {
+		return EarnPointsOutput{}, err
+	}
+	var v checks
+	v.uuid("storeId", in.StoreID)
+	v.text("receiptNo", in.ReceiptNo, 64)
+	v.that(in.Amount > 0, "amount must be positive")
+	hasQR := in.MemberQRToken != nil && *in.MemberQRToken != ""
+	hasCode := in.MemberCode != nil && *in.MemberCode != ""
+	v.that(hasQR != hasCode, "give exactly one of memberQrToken and memberCode")
+	if hasCode {
+		v.that(ValidMemberCode(*in.MemberCode), "memberCode is not a valid member code")
+	}
+	if err := v.result(); err != nil {
+		return EarnPointsOutput{}, err
+	}
+	now := s.clock()
+	var memberID string
+	if hasQR {
+		if s.qr == nil {
+			return EarnPointsOutput{}, fail(CodeQRInvalid, "member QR tokens are not enabled here (MEMBER_QR_SECRET is not set)")
+		}
+		id, err := s.qr.VerifyMemberQR(*in.MemberQRToken, now)
+		if err != nil {
+			return EarnPointsOutput{}, err
+		}
+		memberID = id
+	}
+	var out EarnPointsOutput
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := authorizeStore(ctx, tx, c, in.StoreID, Crew); err != nil {
+			return err
+		}
+		st, err := loadSettings(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if in.Amount > st.MaxOrderAmount {
+			return fail(CodeOrderOverLimit, "amount %d is above the limit of %d", in.Amount, st.MaxOrderAmount)
+		}
+		if err := resolveMember(ctx, tx, in.MemberCode, &memberID); err != nil {
+			return err
+		}
+		orderID, err := claimOrder(ctx, tx, in, memberID, now)
+		if err != nil {
+			return err
+		}
+		m, ok, err := lockMember(ctx, tx, memberID)
+		if err != nil {
+			return err
+		}
+		if !ok || m.Deleted {
+			return fail(CodeNotFound, "no such member")
+		}
+		res, err := creditOrder(ctx, tx, &m, orderID, in.StoreID, in.Amount, st, now)
+		if err != nil {
+			return err
+		}
+		out = EarnPointsOutput{TransactionID: res.TransactionID, MemberID: m.ID, PointsEarned: res.Points,
+			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate}
+		return nil
+	})
+	return out, err
+}
+
+// resolveMember finds the member a member code names (when code is set) or checks that the
+// member id a QR token named is a member; deleted members earn nothing.
+func resolveMember(ctx context.Context, tx pgx.Tx, code *string, memberID *string) error {
+	var err error
+	if code != nil && *code != "" {
+		err = tx.QueryRow(ctx, `SELECT id FROM members WHERE member_code = $1 AND deleted_at IS NULL`, *code).Scan(memberID)
+	} else {
+		err = tx.QueryRow(ctx, `SELECT id FROM members WHERE id = $1 AND deleted_at IS NULL`, *memberID).Scan(memberID)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fail(CodeNotFound, "no member with that member code or QR token")
+	}
+	return err
+}
+
+// claimOrder records the receipt for the member, or finds it: the same amount and member (or
+// no member yet) is the same order; anything else is receipt_conflict.
+func claimOrder(ctx context.Context, tx pgx.Tx, in EarnPointsInput, memberID string, now time.Time) (string, error) {
+	var orderID string
+	err := tx.QueryRow(ctx, `
+		INSERT INTO orders (store_id, receipt_no, member_id, amount, status, paid_at)
+		VALUES ($1, $2, $3, $4, 'paid', $5)
+		ON CONFLICT (store_id, receipt_no) DO NOTHING
+		RETURNING id`, in.StoreID, in.ReceiptNo, memberID, in.Amount, now).Scan(&orderID)
+	if err == nil {
+		return orderID, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return "", err
+	}
+	var amount int64
+	var owner *string
+	var status string
+	err = tx.QueryRow(ctx, `SELECT id, amount, member_id, status FROM orders WHERE store_id = $1 AND receipt_no = $2 FOR UPDATE`,
+		in.StoreID, in.ReceiptNo).Scan(&orderID, &amount, &owner, &status)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case amount != in.Amount:
+		return "", fail(CodeReceiptConflict, "receipt %s was recorded with another amount", in.ReceiptNo)
+	case owner != nil && *owner != memberID:
+		return "", fail(CodeReceiptConflict, "receipt %s was credited to another member", in.ReceiptNo)
+	case status == "refunded":
+		return "", fail(CodeReceiptConflict, "receipt %s was refunded", in.ReceiptNo)
+	case owner == nil || status == "pending":
+		// A POS wrote the order without a member, or before payment: the counter completes it.
+		_, err = tx.Exec(ctx, `UPDATE orders SET member_id = $2, status = 'paid' WHERE id = $1`, orderID, memberID)
+	}
+	return orderID, err
+}
+
+// credited is the earn entry of an order.
+type credited struct {
+	TransactionID string
+	Points        int64
+	BalanceAfter  int64
+	Duplicate     bool
+}
+
+// creditOrder posts the earn entry of an order for the locked member, once per order
+// whichever path (earnPoints or order_paid) gets there first, and upgrades the tier.
+func creditOrder(ctx context.Context, tx pgx.Tx, m *member, orderID, storeID string, amount int64, st Settings, now time.Time) (credited, error) {
+	key := "earn:" + orderID
+	points := PointsFor(amount, st, m.MultiplierPct)
+	p, err := post(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &orderID, StoreID: &storeID, Key: key, At: now}, st.PointsValidityDays)
+	if errors.Is(err, errDuplicate) {
+		var first credited
+		err = tx.QueryRow(ctx, `SELECT id, points, balance_after FROM point_transactions WHERE idempotency_key = $1`, key).
+			Scan(&first.TransactionID, &first.Points, &first.BalanceAfter)
+		first.Duplicate = true
+		return first, err
+	}
+	if err != nil {
+		return credited{}, err
+	}
+	if err := upgradeTier(ctx, tx, m, now); err != nil {
+		return credited{}, err
+	}
+	return credited{TransactionID: p.ID, Points: points, BalanceAfter: p.BalanceAfter}, nil
+}

@@ -1,0 +1,176 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Ledger entry kinds (point_transactions.kind).
+const (
+	KindEarn   = "earn"
+	KindBonus  = "bonus"
+	KindRedeem = "redeem"
+	KindExpire = "expire"
+	KindAdjust = "adjust"
+	KindRefund = "refund"
+)
+
+// member is a member row locked for the rest of the transaction. Every change of a balance
+// locks the member first, so balances, lots and per-member limits change one at a time.
+type member struct {
+	ID            string
+	Code          string
+	TierID        string
+	TierRank      int
+	MultiplierPct int
+	Balance       int64
+	Deleted       bool
+}
+
+const memberColumns = `m.id, m.member_code, m.tier_id, t.rank, t.earn_multiplier_pct, m.points_balance, m.deleted_at IS NOT NULL`
+
+func scanMember(row pgx.Row) (member, error) {
+	var m member
+	err := row.Scan(&m.ID, &m.Code, &m.TierID, &m.TierRank, &m.MultiplierPct, &m.Balance, &m.Deleted)
+	return m, err
+}
+
+// lockMember locks the member by id; ok is false when there is no such member.
+func lockMember(ctx context.Context, tx pgx.Tx, id string) (m member, ok bool, err error) {
+	m, err = scanMember(tx.QueryRow(ctx, `SELECT `+memberColumns+`
+		FROM members m JOIN tiers t ON t.id = m.tier_id WHERE m.id = $1 FOR UPDATE OF m`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, false, nil
+	}
+	return m, err == nil, err
+}
+
+// entry is one ledger line to write.
+type entry struct {
+	Kind     string
+	Points   int64 // signed
+	OrderID  *string
+	CouponID *string
+	StoreID  *string
+	Reason   *string
+	Key      string // idempotency_key
+	At       time.Time
+}
+
+// posted is a ledger line as written.
+type posted struct {
+	ID           string
+	BalanceAfter int64
+}
+
+// errDuplicate: an entry with that idempotency key exists; nothing was written.
+var errDuplicate = errors.New("ledger entry already posted")
+
+// post writes e for the locked member m, moves the balance and the lots with it, and updates
+// m.Balance. Credits open a lot (paying any debt first); debits take from the lots that
+// expire first. validityDays is used by credits only.
+func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) (posted, error) {
+	before := m.Balance
+	after := before + e.Points
+	var p posted
+	err := tx.QueryRow(ctx, `
+		INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason, idempotency_key, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING id, balance_after`,
+		m.ID, e.Kind, e.Points, after, e.OrderID, e.CouponID, e.StoreID, e.Reason, e.Key, e.At).Scan(&p.ID, &p.BalanceAfter)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, errDuplicate
+	}
+	if err != nil {
+		return p, err
+	}
+	if e.Points != 0 {
+		if _, err := tx.Exec(ctx, `UPDATE members SET points_balance = $2 WHERE id = $1`, m.ID, after); err != nil {
+			return p, err
+		}
+	}
+	m.Balance = after
+	// Lots hold max(balance, 0): a debt is paid before a new lot gets anything, and a debit
+	// below zero (refunds only) takes what the lots have.
+	lotDelta := max(after, 0) - max(before, 0)
+	switch {
+	case e.Points > 0:
+		_, err = tx.Exec(ctx, `
+			INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $5 + make_interval(days => $6))`,
+			m.ID, p.ID, e.Points, lotDelta, e.At, validityDays)
+	case lotDelta < 0:
+		err = takeFromLots(ctx, tx, m.ID, -lotDelta)
+	}
+	return p, err
+}
+
+// takeFromLots consumes points from the member's open lots, earliest expiry first.
+func takeFromLots(ctx context.Context, tx pgx.Tx, memberID string, points int64) error {
+	rows, err := tx.Query(ctx, `
+		SELECT id, remaining, expires_at FROM point_lots
+		WHERE member_id = $1 AND remaining > 0
+		ORDER BY expires_at, id`, memberID)
+	if err != nil {
+		return err
+	}
+	lots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Lot, error) {
+		var l Lot
+		err := r.Scan(&l.ID, &l.Remaining, &l.ExpiresAt)
+		return l, err
+	})
+	if err != nil {
+		return err
+	}
+	takes, short := AllocateFIFO(lots, points)
+	if short > 0 {
+		return errors.New("lots hold less than the balance: invariant broken")
+	}
+	ids := make([]string, len(takes))
+	amounts := make([]int64, len(takes))
+	for i, t := range takes {
+		ids[i], amounts[i] = t.LotID, t.Points
+	}
+	_, err = tx.Exec(ctx, `
+		UPDATE point_lots l SET remaining = l.remaining - d.take
+		FROM unnest($1::uuid[], $2::bigint[]) AS d(id, take)
+		WHERE l.id = d.id`, ids, amounts)
+	return err
+}
+
+// upgradeTier moves the locked member up when points earned in the 365 days before at reach a
+// higher tier; it never moves down (that is the daily tier review's job).
+func upgradeTier(ctx context.Context, tx pgx.Tx, m *member, at time.Time) error {
+	earned, err := earnedInYear(ctx, tx, m.ID, at)
+	if err != nil {
+		return err
+	}
+	tiers, err := loadTiers(ctx, tx)
+	if err != nil {
+		return err
+	}
+	best, ok := TierFor(tiers, earned)
+	if !ok || best.Rank <= m.TierRank {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE members SET tier_id = $2 WHERE id = $1`, m.ID, best.ID); err != nil {
+		return err
+	}
+	m.TierID, m.TierRank, m.MultiplierPct = best.ID, best.Rank, best.MultiplierPct
+	return nil
+}
+
+// earnedInYear is what counts for tiers: points earned from orders in the 365 days before
+// at, less what refunds of those points took back.
+func earnedInYear(ctx context.Context, tx pgx.Tx, memberID string, at time.Time) (int64, error) {
+	var earned int64
+	err := tx.QueryRow(ctx, `
+		SELECT coalesce(sum(points), 0) FROM point_transactions
+		WHERE member_id = $1 AND kind IN ('earn', 'refund')
+		  AND created_at > $2 - interval '365 days' AND created_at <= $2`, memberID, at).Scan(&earned)
+	return max(earned, 0), err
+}

@@ -1,0 +1,84 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RegisterMember creates the caller's member row, or returns it with Created false when the
+// caller is already registered (a retry, or a second device).
+func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMemberInput) (RegisterMemberOutput, error) {
+	id, err := c.memberID()
+	if err != nil {
+		return RegisterMemberOutput{}, err
+	}
+	now := s.clock()
+	var v checks
+	v.text("displayName", in.DisplayName, 100)
+	v.optionalText("email", in.Email, 254)
+	v.optionalText("phone", in.Phone, 32)
+	if in.Email != nil && *in.Email != "" {
+		_, perr := mail.ParseAddress(*in.Email)
+		v.that(perr == nil, "email is not an e-mail address")
+	}
+	if in.Birthday != nil {
+		v.that(in.Birthday.Before(now) && in.Birthday.Year() >= 1900, "birthday must be a past date")
+	}
+	if err := v.result(); err != nil {
+		return RegisterMemberOutput{}, err
+	}
+	var out RegisterMemberOutput
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		for attempt := 0; attempt < 5; attempt++ {
+			var birthday any
+			if in.Birthday != nil {
+				birthday = in.Birthday.Time
+			}
+			err := tx.QueryRow(ctx, `
+				INSERT INTO members (id, member_code, display_name, email, phone, birthday, created_at)
+				VALUES ($1, $2, $3, nullif($4, ''), nullif($5, ''), $6, $7)
+				ON CONFLICT DO NOTHING
+				RETURNING id, member_code, tier_id, points_balance`,
+				id, NewMemberCode(), strings.TrimSpace(in.DisplayName), in.Email, in.Phone, birthday, now,
+			).Scan(&out.MemberID, &out.MemberCode, &out.TierID, &out.PointsBalance)
+			if err == nil {
+				out.Created = true
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			// A conflict: either the member exists, or the drawn member code is taken.
+			var deleted bool
+			err = tx.QueryRow(ctx, `SELECT id, member_code, tier_id, points_balance, deleted_at IS NOT NULL FROM members WHERE id = $1`, id).
+				Scan(&out.MemberID, &out.MemberCode, &out.TierID, &out.PointsBalance, &deleted)
+			if err == nil {
+				if deleted {
+					return fail(CodeForbidden, "this account was deleted")
+				}
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		return errors.New("could not draw a free member code in 5 attempts")
+	})
+	return out, err
+}
+
+// activeMember locks the caller's member row, refusing callers who are not registered.
+func activeMember(ctx context.Context, tx pgx.Tx, id string) (member, error) {
+	m, ok, err := lockMember(ctx, tx, id)
+	if err != nil {
+		return m, err
+	}
+	if !ok || m.Deleted {
+		return m, fail(CodeNotRegistered, "register as a member first")
+	}
+	return m, nil
+}

@@ -1,0 +1,77 @@
+package loyalty
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
+)
+
+// Service runs the programme's operations on the database.
+type Service struct {
+	db  *pgxpool.Pool
+	now func() time.Time
+	qr  QRVerifier
+}
+
+// QRVerifier reads the member id out of a member QR token (see memberCard).
+type QRVerifier interface {
+	// VerifyMemberQR returns the member id the token names; an expired token is *Error
+	// qr_expired, any other bad token qr_invalid.
+	VerifyMemberQR(token string, now time.Time) (memberID string, err error)
+}
+
+// Option changes a Service.
+type Option func(*Service)
+
+// WithClock makes the service read the time from now (tests move time with it).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithQRVerifier enables earning by member QR token.
+func WithQRVerifier(v QRVerifier) Option { return func(s *Service) { s.qr = v } }
+
+// New returns a Service on db.
+func New(db *pgxpool.Pool, opts ...Option) *Service {
+	s := &Service{db: db, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return database.InTx(ctx, s.db, fn)
+}
+
+// clock returns the service time truncated to microseconds, as Postgres stores it, so that
+// what a handler answers equals what a later read returns.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func loadSettings(ctx context.Context, tx pgx.Tx) (Settings, error) {
+	var st Settings
+	err := tx.QueryRow(ctx, `
+		SELECT earn_spend_unit, earn_points_per_unit, points_validity_days, welcome_bonus_points,
+		       birthday_bonus_points, max_order_amount, qr_token_ttl_seconds, timezone
+		FROM program_settings WHERE id = 1`).Scan(
+		&st.EarnSpendUnit, &st.EarnPointsPerUnit, &st.PointsValidityDays, &st.WelcomeBonusPoints,
+		&st.BirthdayBonusPoints, &st.MaxOrderAmount, &st.QRTokenTTLSeconds, &st.Timezone)
+	if err == pgx.ErrNoRows {
+		return st, fail(CodeNotConfigured, "program_settings has no row: apply the seeds or insert it")
+	}
+	return st, err
+}
+
+func loadTiers(ctx context.Context, tx pgx.Tx) ([]Tier, error) {
+	rows, err := tx.Query(ctx, `SELECT id, rank, min_points, earn_multiplier_pct FROM tiers ORDER BY rank`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tier, error) {
+		var t Tier
+		err := r.Scan(&t.ID, &t.Rank, &t.MinPoints, &t.MultiplierPct)
+		return t, err
+	})
+}

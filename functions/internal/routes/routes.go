@@ -1,0 +1,137 @@
+// Package routes is the route table: one line per action, event trigger and cron trigger,
+// mapping the Hasura name to a domain operation. The binary serves it and the tests mount
+// it on httptest, so what is tested is what is served.
+package routes
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"reflect"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
+)
+
+// Kind says how Hasura calls a handler.
+type Kind string
+
+const (
+	Action       Kind = "action"
+	EventTrigger Kind = "event_trigger"
+	CronTrigger  Kind = "cron_trigger"
+)
+
+// Route is one handler at POST /<Name>.
+type Route struct {
+	Name    string
+	Kind    Kind
+	Handler http.Handler
+	// Input and Output are the Go types an action decodes (its `input` argument; nil for an
+	// action without arguments) and encodes; the contract test checks them against actions.graphql.
+	Input, Output reflect.Type
+	// Pending handlers are declared but not built yet: they answer 501.
+	Pending bool
+}
+
+// Table is every handler of the binary.
+func Table(env *hasura.Envelope, svc *loyalty.Service) []Route {
+	return []Route{
+		action(env, "registerMember", svc.RegisterMember),
+		pendingAction[struct{}, loyalty.MemberCardOutput](env, "memberCard"),
+		action(env, "earnPoints", svc.EarnPoints),
+		action(env, "redeemReward", svc.RedeemReward),
+		action(env, "useCoupon", svc.UseCoupon),
+		action(env, "refundOrder", svc.RefundOrder),
+		action(env, "adjustPoints", svc.AdjustPoints),
+		pendingAction[struct{}, loyalty.DeleteMyAccountOutput](env, "deleteMyAccount"),
+
+		pending(env, "member_welcome", EventTrigger),
+		pending(env, "order_paid", EventTrigger),
+		pending(env, "order_refunded", EventTrigger),
+		pending(env, "point_transaction_created", EventTrigger),
+
+		pending(env, "expire_points", CronTrigger),
+		pending(env, "expire_coupons", CronTrigger),
+		pending(env, "birthday_bonus", CronTrigger),
+		pending(env, "tier_review", CronTrigger),
+	}
+}
+
+// Mux serves routes at POST /<name> and health at /healthz, as the binary does.
+func Mux(routes []Route, health http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle("/"+r.Name, r.Handler)
+	}
+	mux.Handle("/healthz", health)
+	return mux
+}
+
+// inputArg is the arguments object of an action with one argument named input.
+type inputArg[T any] struct {
+	Input T `json:"input"`
+}
+
+// operation is a domain operation as the route table sees it.
+type operation[In, Out any] func(context.Context, loyalty.Caller, In) (Out, error)
+
+func action[In, Out any](env *hasura.Envelope, name string, op operation[In, Out]) Route {
+	h := hasura.Action(env, func(ctx context.Context, req *hasura.ActionRequest[inputArg[In]]) (Out, error) {
+		if req.Action.Name != name {
+			var zero Out
+			return zero, misrouted(req.Action.Name, name)
+		}
+		out, err := op(ctx, caller(req.Session), req.Input.Input)
+		return out, toHasura(err)
+	})
+	return Route{Name: name, Kind: Action, Handler: h, Input: reflect.TypeFor[In](), Output: reflect.TypeFor[Out]()}
+}
+
+// pendingAction declares an action whose handler is not built yet; In is struct{} for an
+// action without arguments.
+func pendingAction[In, Out any](env *hasura.Envelope, name string) Route {
+	var in reflect.Type
+	if t := reflect.TypeFor[In](); t.NumField() > 0 {
+		in = t
+	}
+	return Route{Name: name, Kind: Action, Handler: env.NotImplemented(name), Input: in, Output: reflect.TypeFor[Out](), Pending: true}
+}
+
+func pending(env *hasura.Envelope, name string, kind Kind) Route {
+	return Route{Name: name, Kind: kind, Handler: env.NotImplemented(name), Pending: true}
+}
+
+func caller(s hasura.Session) loyalty.Caller {
+	return loyalty.Caller{Role: loyalty.Role(s.Role()), UserID: s.UserID()}
+}
+
+func misrouted(got, want string) error {
+	return &hasura.Error{Status: http.StatusBadRequest, Code: string(loyalty.CodeInvalidInput),
+		Message: "this handler serves " + want + ", not " + got}
+}
+
+// toHasura turns a domain refusal into Hasura's 4xx; other errors pass through (the
+// envelope answers transient ones 503 and the rest 500).
+func toHasura(err error) error {
+	var le *loyalty.Error
+	if !errors.As(err, &le) {
+		return err
+	}
+	return &hasura.Error{Status: statusOf(le.Code), Code: string(le.Code), Message: le.Message}
+}
+
+// statusOf is the HTTP status of a domain code. Hasura passes any 4xx to the app the same
+// way; the status only makes logs and traces easier to read.
+func statusOf(c loyalty.Code) int {
+	switch c {
+	case loyalty.CodeForbidden:
+		return http.StatusForbidden
+	case loyalty.CodeNotFound, loyalty.CodeNotRegistered:
+		return http.StatusNotFound
+	case loyalty.CodeReceiptConflict, loyalty.CodeCouponUsed:
+		return http.StatusConflict
+	default:
+		return http.StatusBadRequest
+	}
+}

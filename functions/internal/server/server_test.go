@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+type pingFunc func(context.Context) error
+
+func (f pingFunc) Ping(ctx context.Context) error { return f(ctx) }
+
+func TestHealthTellsWhetherTheDatabaseAnswers(t *testing.T) {
+	cases := []struct {
+		name     string
+		ping     error
+		draining bool
+		status   int
+		body     string
+	}{
+		{"database up", nil, false, 200, `"database":"up"`},
+		{"database down", errors.New("connection refused"), false, 503, `"database":"down"`},
+		{"draining with the database up", nil, true, 503, `"status":"draining"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := NewDrain()
+			if c.draining {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				_ = d.Wait(ctx, time.Hour)
+			}
+			rec := httptest.NewRecorder()
+			Health(pingFunc(func(context.Context) error { return c.ping }), d).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+			if rec.Code != c.status || !strings.Contains(rec.Body.String(), c.body) {
+				t.Fatalf("got %d %s; want %d with %s", rec.Code, rec.Body, c.status, c.body)
+			}
+		})
+	}
+}
+
+func TestDrainWaitsForRequestsInFlight(t *testing.T) {
+	d := NewDrain()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	h := d.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+	}))
+	go h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/x", nil))
+	<-started
+	waited := make(chan error, 1)
+	go func() { waited <- d.Wait(context.Background(), 10*time.Millisecond) }()
+	select {
+	case <-waited:
+		t.Fatal("Wait returned while a request was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if !d.Draining() || d.InFlight() != 1 {
+		t.Fatalf("draining=%v inFlight=%d", d.Draining(), d.InFlight())
+	}
+	close(release)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDrainGivesUpWhenItsContextEnds(t *testing.T) {
+	d := NewDrain()
+	block := make(chan struct{})
+	defer close(block)
+	started := make(chan struct{})
+	go d.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { close(started); <-block })).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/x", nil))
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := d.Wait(ctx, time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+}
