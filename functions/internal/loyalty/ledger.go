@@ -101,7 +101,7 @@ func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) 
 	case e.Points > 0:
 		_, err = tx.Exec(ctx, `
 			INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $5 + make_interval(days => $6))`,
+			VALUES ($1, $2, $3, $4, $5::timestamptz, $5::timestamptz + make_interval(days => $6))`,
 			m.ID, p.ID, e.Points, lotDelta, e.At, validityDays)
 	case lotDelta < 0:
 		err = takeFromLots(ctx, tx, m.ID, -lotDelta)
@@ -171,6 +171,6 @@ func earnedInYear(ctx context.Context, tx pgx.Tx, memberID string, at time.Time)
 	err := tx.QueryRow(ctx, `
 		SELECT coalesce(sum(points), 0) FROM point_transactions
 		WHERE member_id = $1 AND kind IN ('earn', 'refund')
-		  AND created_at > $2 - interval '365 days' AND created_at <= $2`, memberID, at).Scan(&earned)
+		  AND created_at > $2::timestamptz - interval '365 days' AND created_at <= $2::timestamptz`, memberID, at).Scan(&earned)
 	return max(earned, 0), err
 }

@@ -128,6 +128,10 @@ CREATE TABLE public.point_transactions (
     reason          text,
     idempotency_key text NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
+    -- Taken at insert, under the member's row lock: the order in which entries moved the
+    -- balance, which created_at (read before the lock) cannot promise.
+    seq             bigint GENERATED ALWAYS AS IDENTITY,
+    CONSTRAINT point_transactions_seq_key UNIQUE (seq),
     CONSTRAINT point_transactions_idempotency_key_key UNIQUE (idempotency_key),
     -- Credits are never negative, debits never positive; only a refund may leave a balance below zero.
     CONSTRAINT point_transactions_sign_check CHECK (CASE kind
