@@ -118,7 +118,6 @@ func TestAllocateFIFO(t *testing.T) {
 	}
 }
 
-
 func TestTierFor(t *testing.T) {
 	tiers := []Tier{{ID: "gold", Rank: 2, MinPoints: 5000}, {ID: "member", Rank: 0, MinPoints: 0}, {ID: "silver", Rank: 1, MinPoints: 1000}}
 	cases := []struct {

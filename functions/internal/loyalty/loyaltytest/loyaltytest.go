@@ -160,4 +160,7 @@ func scan(t testing.TB, db *pgxpool.Pool, sql string, args []any, dest ...any) {
 }
 
 // Exec runs a statement, failing the test on error.
-func Exec(t testing.TB, db *pgxpool.Pool, sql string, args ...any) { t.Helper(); exec(t, db, sql, args...) }
+func Exec(t testing.TB, db *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	exec(t, db, sql, args...)
+}
