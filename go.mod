@@ -2,28 +2,29 @@ module github.com/kaiser-kitchen/loyalty-point-backend
 
 go 1.26
 
-require github.com/jackc/pgx/v5 v5.12.0
+require (
+	github.com/GoogleCloudPlatform/functions-framework-go v1.9.2
+	github.com/google/uuid v1.6.0
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/kelseyhightower/envconfig v1.4.0
+	github.com/vektah/gqlparser/v2 v2.5.64
+	sigs.k8s.io/yaml v1.6.0
+)
 
 require (
 	cloud.google.com/go/functions v1.19.3 // indirect
-	github.com/GoogleCloudPlatform/functions-framework-go v1.9.2 // indirect
-	github.com/agnivade/levenshtein v1.2.2 // indirect
 	github.com/cloudevents/sdk-go/v2 v2.15.2 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/json-iterator/go v1.1.10 // indirect
-	github.com/kelseyhightower/envconfig v1.4.0 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180228061459-e0a39a4cb421 // indirect
 	github.com/modern-go/reflect2 v0.0.0-20180701023420-4b7aa43c6742 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	github.com/vektah/gqlparser/v2 v2.5.64 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
 	go.uber.org/atomic v1.4.0 // indirect
 	go.uber.org/multierr v1.1.0 // indirect
 	go.uber.org/zap v1.10.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
-	sigs.k8s.io/yaml v1.6.0 // indirect
 )

@@ -103,7 +103,15 @@ func EventTrigger[Row, Out any](env *Envelope, fn func(context.Context, *EventRe
 	return env.serve(kindEvent, func(ctx context.Context, body []byte, log *slog.Logger) (any, *slog.Logger, string, error) {
 		var req EventRequest[Row]
 		if err := decode(body, &req); err != nil {
-			return nil, log, "", err
+			// Name what can be read of it, so the failure record says which delivery it was.
+			var probe struct {
+				ID           string       `json:"id"`
+				Trigger      Name         `json:"trigger"`
+				DeliveryInfo DeliveryInfo `json:"delivery_info"`
+			}
+			_ = json.Unmarshal(body, &probe)
+			withDelivery(ctx, probe.Trigger.Name, probe.ID, probe.DeliveryInfo.CurrentRetry)
+			return nil, log, probe.Trigger.Name, err
 		}
 		log = log.With("trigger", req.Trigger.Name, "event_id", req.ID, "op", req.Event.Op, "attempt", req.DeliveryInfo.CurrentRetry)
 		if req.Event.TraceContext != nil {
@@ -120,7 +128,13 @@ func CronTrigger[Payload, Out any](env *Envelope, fn func(context.Context, *Cron
 	return env.serve(kindCron, func(ctx context.Context, body []byte, log *slog.Logger) (any, *slog.Logger, string, error) {
 		var req CronRequest[Payload]
 		if err := decode(body, &req); err != nil {
-			return nil, log, "", err
+			var probe struct {
+				ID   string `json:"id"`
+				Name string `json:"name"`
+			}
+			_ = json.Unmarshal(body, &probe)
+			withDelivery(ctx, probe.Name, probe.ID, 0)
+			return nil, log, probe.Name, err
 		}
 		log = log.With("trigger", req.Name, "event_id", req.ID, "scheduled_time", req.ScheduledTime.Time)
 		ctx = withDelivery(ctx, req.Name, req.ID, 0)
@@ -159,11 +173,19 @@ func (env *Envelope) serve(k kind, handle handleFunc) http.Handler {
 			writeJSON(w, http.StatusBadRequest, Body{Message: "could not read the request body", Extensions: Extensions{Code: InvalidInput}})
 			return
 		}
-		out, log, name, err := handle(r.Context(), body, log)
+		// The handle functions note the delivery they decoded here, for the failure record.
+		ctx := context.WithValue(r.Context(), deliveryKey{}, &delivery{})
+		out, log, name, err := handle(ctx, body, log)
 		if err == nil {
-			writeJSON(w, http.StatusOK, out)
-			log.Info("handled", "status", http.StatusOK, "duration_ms", time.Since(start).Milliseconds())
-			return
+			// Encoded before the status is sent: an output encoding/json refuses (NaN, a
+			// channel) must not become a 200 with an empty body.
+			payload, encErr := encodeJSON(out)
+			if encErr == nil {
+				writeBody(w, http.StatusOK, payload)
+				log.Info("handled", "status", http.StatusOK, "duration_ms", time.Since(start).Milliseconds())
+				return
+			}
+			err = fmt.Errorf("encode the output: %w", encErr)
 		}
 		status, answer := env.errorAnswer(k, err)
 		if status >= 500 {
@@ -172,7 +194,7 @@ func (env *Envelope) serve(k kind, handle handleFunc) http.Handler {
 			log.Warn("refused", "status", status, "code", answer.Extensions.Code, "error", err.Error(), "duration_ms", time.Since(start).Milliseconds())
 		}
 		if k != kindAction {
-			env.recordFailure(r.Context(), log, name, body, status, err)
+			env.recordFailure(ctx, log, name, body, status, err)
 			if status == http.StatusServiceUnavailable {
 				w.Header().Set("Retry-After", strconv.Itoa(int(env.retryAfter().Seconds())))
 			}
@@ -231,13 +253,23 @@ type delivery struct {
 	attempt     int
 }
 
+// withDelivery notes which delivery ctx serves. serve puts an empty note in the context before
+// decoding, fills it through here, and reads it back for the failure record after the handler
+// returned: a value added with context.WithValue inside the handler would not reach it.
 func withDelivery(ctx context.Context, trigger, id string, attempt int) context.Context {
-	return context.WithValue(ctx, deliveryKey{}, delivery{trigger: trigger, id: id, attempt: attempt})
+	d := delivery{trigger: trigger, id: id, attempt: attempt}
+	if note, ok := ctx.Value(deliveryKey{}).(*delivery); ok {
+		*note = d
+		return ctx
+	}
+	return context.WithValue(ctx, deliveryKey{}, &d)
 }
 
 func deliveryFrom(ctx context.Context) delivery {
-	d, _ := ctx.Value(deliveryKey{}).(delivery)
-	return d
+	if note, ok := ctx.Value(deliveryKey{}).(*delivery); ok {
+		return *note
+	}
+	return delivery{}
 }
 
 func secretMatches(got string, want []byte) bool {
@@ -282,8 +314,9 @@ func decode(body []byte, v validator) error {
 	if err := dec.Decode(v); err != nil {
 		return &decodeError{msg: describeDecodeError(err)}
 	}
-	if dec.More() {
-		return &decodeError{msg: "malformed JSON: more than one value in the body"}
+	// Only white space may follow the value: not a second value, nor a stray } or ].
+	if _, err := dec.Token(); err != io.EOF {
+		return &decodeError{msg: "malformed JSON: the body goes on after its JSON value"}
 	}
 	if err := v.validate(); err != nil {
 		return &decodeError{msg: err.Error()}
@@ -301,7 +334,11 @@ func describeDecodeError(err error) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "malformed JSON: the body is empty or cut short"
 	case errors.As(err, &typeErr):
-		return fmt.Sprintf("%s must be %s, not %s", fieldPath(typeErr.Field), jsonType(typeErr.Type.Kind().String()), typeErr.Value)
+		want := jsonType(typeErr.Type.Kind().String())
+		if typeErr.Type == timeType {
+			want = "a timestamp"
+		}
+		return fmt.Sprintf("%s must be %s, not %s", fieldPath(typeErr.Field), want, typeErr.Value)
 	case errors.As(err, &field):
 		return field.Error()
 	default:
@@ -335,10 +372,24 @@ func jsonType(goKind string) string {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, b Body) {
+	payload, _ := encodeJSON(b) // two strings always encode
+	writeBody(w, status, payload)
+}
+
+func writeBody(w http.ResponseWriter, status int, payload []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(payload)
+}
+
+// encodeJSON encodes v as json.Encoder does (HTML-safe, with a trailing newline).
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // NotImplemented serves a declared handler that is not built yet: after the secret check it

@@ -5,8 +5,11 @@
 package hasura
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -40,7 +43,8 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 	for k, v := range raw {
 		str, ok := v.(string)
 		if !ok {
-			return &fieldError{field: k, msg: "must be a string"}
+			// A type error, so that the decoder prefixes the path: session_variables.<k>.
+			return &json.UnmarshalTypeError{Value: jsonKindOf(v), Type: reflect.TypeFor[string](), Field: k}
 		}
 		out[strings.ToLower(k)] = str
 	}
@@ -60,9 +64,15 @@ var timeLayouts = []string{
 }
 
 func (t *Time) UnmarshalJSON(b []byte) error {
+	// null leaves the value alone, as encoding/json does for its own types; a required
+	// timestamp is checked by validate.
+	if string(b) == "null" {
+		return nil
+	}
+	// Errors are type errors, so that the decoder names the field they come from.
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("timestamp must be a string")
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: timeType}
 	}
 	for _, layout := range timeLayouts {
 		if parsed, err := time.Parse(layout, s); err == nil {
@@ -70,7 +80,49 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%q is not a timestamp", s)
+	return &json.UnmarshalTypeError{Value: strconv.Quote(s), Type: timeType}
+}
+
+var timeType = reflect.TypeFor[Time]()
+
+// jsonKind names the kind of a JSON value as encoding/json's type errors do.
+func jsonKind(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	default:
+		return "number"
+	}
+}
+
+// jsonKindOf names the kind of a value decoded into an any.
+func jsonKindOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case float64, json.Number:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	default:
+		return "object"
+	}
 }
 
 func (t Time) MarshalJSON() ([]byte, error) { return json.Marshal(t.Time.UTC()) }

@@ -39,9 +39,13 @@ func scanMember(row pgx.Row) (member, error) {
 }
 
 // lockMember locks the member by id; ok is false when there is no such member.
+//
+// FOR NO KEY UPDATE, not FOR UPDATE: inserting an order, coupon or ledger line takes a KEY
+// SHARE lock on the member through its foreign key, and FOR UPDATE would conflict with
+// that, deadlocking two earns that each inserted an order before locking the member.
 func lockMember(ctx context.Context, tx pgx.Tx, id string) (m member, ok bool, err error) {
 	m, err = scanMember(tx.QueryRow(ctx, `SELECT `+memberColumns+`
-		FROM members m JOIN tiers t ON t.id = m.tier_id WHERE m.id = $1 FOR UPDATE OF m`, id))
+		FROM members m JOIN tiers t ON t.id = m.tier_id WHERE m.id = $1 FOR NO KEY UPDATE OF m`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, false, nil
 	}

@@ -17,7 +17,7 @@ import (
 func Store(t testing.TB, db *pgxpool.Pool) string {
 	t.Helper()
 	id := uuid.NewString()
-	exec(t, db, `INSERT INTO stores (id, code, name, timezone) VALUES ($1, $2, 'Test store', 'Asia/Tokyo')`, id, "S-"+id[:8])
+	Exec(t, db, `INSERT INTO stores (id, code, name, timezone) VALUES ($1, $2, 'Test store', 'Asia/Tokyo')`, id, "S-"+id[:8])
 	return id
 }
 
@@ -25,7 +25,7 @@ func Store(t testing.TB, db *pgxpool.Pool) string {
 func Staff(t testing.TB, db *pgxpool.Pool, storeID string, role loyalty.StaffRole) string {
 	t.Helper()
 	id := uuid.NewString()
-	exec(t, db, `INSERT INTO staff (user_id, store_id, role) VALUES ($1, $2, $3)`, id, storeID, string(role))
+	Exec(t, db, `INSERT INTO staff (user_id, store_id, role) VALUES ($1, $2, $3)`, id, storeID, string(role))
 	return id
 }
 
@@ -33,7 +33,7 @@ func Staff(t testing.TB, db *pgxpool.Pool, storeID string, role loyalty.StaffRol
 func Member(t testing.TB, db *pgxpool.Pool) (id, code string) {
 	t.Helper()
 	id, code = uuid.NewString(), loyalty.NewMemberCode()
-	exec(t, db, `INSERT INTO members (id, member_code, display_name) VALUES ($1, $2, 'Test member')`, id, code)
+	Exec(t, db, `INSERT INTO members (id, member_code, display_name) VALUES ($1, $2, 'Test member')`, id, code)
 	return id, code
 }
 
@@ -58,7 +58,7 @@ func Reward(t testing.TB, db *pgxpool.Pool, s RewardSpec) string {
 		s.ValidDays = 30
 	}
 	id := uuid.NewString()
-	exec(t, db, `INSERT INTO rewards (id, name, points_cost, stock, per_member_limit, min_tier_rank, coupon_valid_days, store_id)
+	Exec(t, db, `INSERT INTO rewards (id, name, points_cost, stock, per_member_limit, min_tier_rank, coupon_valid_days, store_id)
 		VALUES ($1, 'Test reward', $2, $3, $4, $5, $6, $7)`, id, s.Cost, s.Stock, s.PerMemberLimit, s.MinTierRank, s.ValidDays, s.StoreID)
 	return id
 }
@@ -145,13 +145,6 @@ func CheckInvariants(t testing.TB, db *pgxpool.Pool) {
 	}
 }
 
-func exec(t testing.TB, db *pgxpool.Pool, sql string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
 func scan(t testing.TB, db *pgxpool.Pool, sql string, args []any, dest ...any) {
 	t.Helper()
 	if err := db.QueryRow(context.Background(), sql, args...).Scan(dest...); err != nil {
@@ -162,5 +155,7 @@ func scan(t testing.TB, db *pgxpool.Pool, sql string, args []any, dest ...any) {
 // Exec runs a statement, failing the test on error.
 func Exec(t testing.TB, db *pgxpool.Pool, sql string, args ...any) {
 	t.Helper()
-	exec(t, db, sql, args...)
+	if _, err := db.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
 }

@@ -1,0 +1,197 @@
+package loyalty_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
+	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
+)
+
+// parallel runs fn n times at once and returns how many calls succeeded and the refusal codes
+// of the others; any error that is not a refusal fails the test.
+func parallel(t *testing.T, n int, fn func(i int) error) (ok int, codes map[loyalty.Code]int) {
+	t.Helper()
+	var mu sync.Mutex
+	codes = map[loyalty.Code]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			err := fn(i)
+			mu.Lock()
+			defer mu.Unlock()
+			var le *loyalty.Error
+			switch {
+			case err == nil:
+				ok++
+			case errors.As(err, &le):
+				codes[le.Code]++
+			default:
+				t.Errorf("call %d: %v", i, err)
+			}
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	return ok, codes
+}
+
+func TestConcurrentRedeemsFromOneMemberIssueOnlyWhatTheBalanceCovers(t *testing.T) {
+	w := newWorld(t)
+	id, _ := lt.Member(t, w.db)
+	lt.Give(t, w.svc, id, 1000)
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 100})
+	ok, codes := parallel(t, 200, func(i int) error {
+		_, err := w.svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: fmt.Sprint("k", i)})
+		return err
+	})
+	if ok != 10 || codes[loyalty.CodeInsufficientPoints] != 190 {
+		t.Fatalf("%d redeemed, refusals %v; want 10 and 190 insufficient_points", ok, codes)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM coupons WHERE member_id = $1`, id); n != 10 {
+		t.Fatalf("%d coupons issued, want 10", n)
+	}
+	if b := lt.Balance(t, w.db, id); b != 0 {
+		t.Fatalf("balance %d, want 0", b)
+	}
+}
+
+func TestConcurrentRedeemsByManyMembersNeverExceedStock(t *testing.T) {
+	w := newWorld(t)
+	five := 5
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 10, Stock: &five})
+	members := make([]string, 50)
+	for i := range members {
+		members[i], _ = lt.Member(t, w.db)
+		lt.Give(t, w.svc, members[i], 10)
+	}
+	ok, codes := parallel(t, 50, func(i int) error {
+		_, err := w.svc.RedeemReward(context.Background(), member(members[i]), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "once"})
+		return err
+	})
+	if ok != 5 || codes[loyalty.CodeOutOfStock] != 45 {
+		t.Fatalf("%d redeemed, refusals %v; want 5 and 45 out_of_stock", ok, codes)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM coupons WHERE reward_id = $1`, reward); n != 5 {
+		t.Fatalf("%d coupons, want 5", n)
+	}
+	if n := lt.Count(t, w.db, `SELECT stock FROM rewards WHERE id = $1`, reward); n != 0 {
+		t.Fatalf("stock left %d, want 0", n)
+	}
+}
+
+func TestConcurrentEarnsOfOneReceiptCreditOnce(t *testing.T) {
+	w := newWorld(t)
+	id, code := lt.Member(t, w.db)
+	var mu sync.Mutex
+	var firsts, duplicates int
+	txIDs := map[string]bool{}
+	ok, codes := parallel(t, 20, func(int) error {
+		out, err := w.earn(code, "R-same", 5000)
+		if err == nil {
+			mu.Lock()
+			txIDs[out.TransactionID] = true
+			if out.Duplicate {
+				duplicates++
+			} else {
+				firsts++
+			}
+			mu.Unlock()
+		}
+		return err
+	})
+	if ok != 20 || len(codes) != 0 || firsts != 1 || duplicates != 19 || len(txIDs) != 1 {
+		t.Fatalf("ok %d refusals %v firsts %d duplicates %d transactions %d; want 20 answers naming one credit", ok, codes, firsts, duplicates, len(txIDs))
+	}
+	if b := lt.Balance(t, w.db, id); b != 50 {
+		t.Fatalf("balance %d, want 50", b)
+	}
+}
+
+func TestConcurrentUsesOfOneCouponUseItOnce(t *testing.T) {
+	w := newWorld(t)
+	id, _ := lt.Member(t, w.db)
+	lt.Give(t, w.svc, id, 100)
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 100})
+	c := must[loyalty.RedeemRewardOutput](t)(w.svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "k"}))
+	ok, codes := parallel(t, 20, func(int) error {
+		_, err := w.svc.UseCoupon(context.Background(), w.crew, loyalty.UseCouponInput{StoreID: w.store, CouponCode: c.CouponCode})
+		return err
+	})
+	if ok != 1 || codes[loyalty.CodeCouponUsed] != 19 {
+		t.Fatalf("%d uses succeeded, refusals %v; want 1 and 19 coupon_used", ok, codes)
+	}
+}
+
+// TestMixedOperationsKeepEveryInvariant runs earns, redeems, refunds and adjustments at
+// random on a few members from many goroutines, retries included, then checks every invariant.
+func TestMixedOperationsKeepEveryInvariant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several thousand operations; run without -short")
+	}
+	w := newWorld(t)
+	ctx := context.Background()
+	const members, workers, opsPerWorker = 4, 16, 200
+	ids := make([]string, members)
+	codes := make([]string, members)
+	for i := range ids {
+		ids[i], codes[i] = lt.Member(t, w.db)
+	}
+	rewards := []string{lt.Reward(t, w.db, lt.RewardSpec{Cost: 30}), lt.Reward(t, w.db, lt.RewardSpec{Cost: 7, Stock: ptr(40)})}
+	var receipts sync.Map // receipt -> member index
+	var wg sync.WaitGroup
+	for g := 0; g < workers; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 42))
+			for op := 0; op < opsPerWorker; op++ {
+				m := rng.IntN(members)
+				var err error
+				switch k := rng.IntN(10); {
+				case k < 4: // earn, sometimes repeating a receipt
+					receipt := fmt.Sprintf("R-%d-%d", g, rng.IntN(opsPerWorker))
+					receipts.LoadOrStore(receipt, m)
+					mi, _ := receipts.Load(receipt)
+					_, err = w.earn(codes[mi.(int)], receipt, int64(100+rng.IntN(50)*100)*int64(1+len(receipt)%2))
+				case k < 6:
+					_, err = w.svc.RedeemReward(ctx, member(ids[m]), loyalty.RedeemRewardInput{RewardID: rewards[rng.IntN(2)], IdempotencyKey: fmt.Sprint(g, "-", rng.IntN(50))})
+				case k < 8:
+					var amount *int64
+					if rng.IntN(2) == 0 {
+						amount = ptr(int64(1 + rng.IntN(3000)))
+					}
+					_, err = w.svc.RefundOrder(ctx, w.manager, loyalty.RefundOrderInput{StoreID: w.store, ReceiptNo: fmt.Sprintf("R-%d-%d", rng.IntN(workers), rng.IntN(opsPerWorker)), Amount: amount})
+				default:
+					_, err = w.svc.AdjustPoints(ctx, lt.Admin, loyalty.AdjustPointsInput{MemberID: ids[m], Points: int64(rng.IntN(41)-20) | 1, Reason: "random", IdempotencyKey: fmt.Sprint(g, "-", op)})
+				}
+				var le *loyalty.Error
+				if err != nil && !errors.As(err, &le) {
+					t.Errorf("worker %d op %d: %v", g, op, err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_transactions`); n < 500 {
+		t.Fatalf("only %d ledger entries: the mix did too little to prove anything", n)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_transactions WHERE kind = 'refund'`); n == 0 {
+		t.Fatal("no refund happened in the mix")
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM coupons WHERE reward_id = $1`, rewards[1]); n > 40 {
+		t.Fatalf("reward with stock 40 issued %d coupons", n)
+	}
+	_ = uuid.Nil
+	// CheckInvariants runs at cleanup (newWorld).
+}
