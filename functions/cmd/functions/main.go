@@ -15,6 +15,7 @@ import (
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/config"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/failures"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/routes"
@@ -46,7 +47,7 @@ func run() error {
 	defer pool.Close()
 
 	svc := loyalty.New(pool)
-	env := &hasura.Envelope{Secret: cfg.ActionSecret, MaxBody: cfg.MaxBodyBytes, Logger: log}
+	env := &hasura.Envelope{Secret: cfg.ActionSecret, MaxBody: cfg.MaxBodyBytes, Logger: log, Failures: failures.Recorder{DB: pool}}
 	drain := server.NewDrain()
 	for _, r := range routes.Table(env, svc) {
 		if err := funcframework.RegisterHTTPFunctionContext(ctx, "/"+r.Name, drain.Wrap(r.Handler).ServeHTTP); err != nil {

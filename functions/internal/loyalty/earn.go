@@ -70,6 +70,18 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		if err != nil {
 			return err
 		}
+		if !res.Duplicate {
+			// A POS may have recorded a partial refund before the member was known.
+			o, _, err := lockOrder(ctx, tx, orderID)
+			if err != nil {
+				return err
+			}
+			if o.RefundedAmount > 0 {
+				if _, err := reverseOrder(ctx, tx, o, nil, now); err != nil {
+					return err
+				}
+			}
+		}
 		out = EarnPointsOutput{TransactionID: res.TransactionID, MemberID: m.ID, PointsEarned: res.Points,
 			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate}
 		return nil

@@ -46,15 +46,15 @@ func Table(env *hasura.Envelope, svc *loyalty.Service) []Route {
 		action(env, "adjustPoints", svc.AdjustPoints),
 		pendingAction[struct{}, loyalty.DeleteMyAccountOutput](env, "deleteMyAccount"),
 
-		pending(env, "member_welcome", EventTrigger),
-		pending(env, "order_paid", EventTrigger),
-		pending(env, "order_refunded", EventTrigger),
-		pending(env, "point_transaction_created", EventTrigger),
+		eventTrigger(env, "member_welcome", "members", memberID, insertOps, svc.WelcomeBonus),
+		eventTrigger(env, "order_paid", "orders", orderID, orderOps, svc.CreditPaidOrder),
+		eventTrigger(env, "order_refunded", "orders", orderID, updateOps, svc.ReverseRefundedOrder),
+		eventTrigger(env, "point_transaction_created", "point_transactions", transactionID, insertOps, svc.TransactionPosted),
 
-		pending(env, "expire_points", CronTrigger),
-		pending(env, "expire_coupons", CronTrigger),
-		pending(env, "birthday_bonus", CronTrigger),
-		pending(env, "tier_review", CronTrigger),
+		cronTrigger(env, "expire_points", svc.ExpirePoints),
+		cronTrigger(env, "expire_coupons", svc.ExpireCoupons),
+		cronTrigger(env, "birthday_bonus", svc.BirthdayBonus),
+		cronTrigger(env, "tier_review", svc.ReviewTiers),
 	}
 }
 
@@ -96,10 +96,6 @@ func pendingAction[In, Out any](env *hasura.Envelope, name string) Route {
 		in = t
 	}
 	return Route{Name: name, Kind: Action, Handler: env.NotImplemented(name), Input: in, Output: reflect.TypeFor[Out](), Pending: true}
-}
-
-func pending(env *hasura.Envelope, name string, kind Kind) Route {
-	return Route{Name: name, Kind: kind, Handler: env.NotImplemented(name), Pending: true}
 }
 
 func caller(s hasura.Session) loyalty.Caller {

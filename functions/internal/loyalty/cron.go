@@ -1,0 +1,166 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CronRun is one delivery of a cron trigger.
+type CronRun struct {
+	Delivery
+	// ScheduledTime is the run's "now": replaying a run uses the same cut-off.
+	ScheduledTime time.Time
+	// BatchSize bounds the members or coupons one transaction touches.
+	BatchSize int
+	// Budget bounds the time one delivery works; what is left is done on the retry.
+	Budget time.Duration
+}
+
+const (
+	DefaultBatchSize = 500
+	DefaultBudget    = 45 * time.Second // under the cron trigger's 60 s timeout
+)
+
+func (r CronRun) batchSize() int {
+	if r.BatchSize > 0 {
+		return r.BatchSize
+	}
+	return DefaultBatchSize
+}
+
+// ErrMoreWork is returned when a run used its budget with work left. It is temporary: the
+// retry continues where this delivery stopped, and nothing is done twice.
+type ErrMoreWork struct{ Done Outcome }
+
+func (e *ErrMoreWork) Error() string {
+	return fmt.Sprintf("time budget used after %d batches; the retry continues", e.Done.Batches)
+}
+func (e *ErrMoreWork) Temporary() bool { return true }
+
+// runBatches calls batch until it reports no more work, each call in its own transaction,
+// then records the delivery. Each batch must be idempotent on its own (its effect removes it
+// from the next batch's selection), so an interrupted run, re-run, does nothing twice.
+func (s *Service) runBatches(ctx context.Context, r CronRun, batch func(tx pgx.Tx, out *Outcome) (more bool, err error)) (Outcome, error) {
+	var done Outcome
+	// A delivery already recorded as complete does nothing.
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var raw []byte
+		err := tx.QueryRow(ctx, `SELECT result FROM trigger_deliveries WHERE trigger = $1 AND delivery_id = $2`, r.Trigger, r.ID).Scan(&raw)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err == nil {
+			done.Duplicate = true
+		}
+		return err
+	})
+	if err != nil || done.Duplicate {
+		return done, err
+	}
+	budget := r.Budget
+	if budget <= 0 {
+		budget = DefaultBudget
+	}
+	deadline := time.Now().Add(budget)
+	for {
+		var more bool
+		out := done
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			out = done
+			var err error
+			more, err = batch(tx, &out)
+			return err
+		})
+		if err != nil {
+			return done, err
+		}
+		done = out
+		done.Batches++
+		if !more {
+			break
+		}
+		if time.Now().After(deadline) {
+			return done, &ErrMoreWork{Done: done}
+		}
+	}
+	return s.once(ctx, r.Delivery, func(pgx.Tx) (Outcome, error) { return done, nil })
+}
+
+// ExpirePoints expires every lot past its expiry at the run's scheduled time, writing one
+// expire entry per member per run. Members are taken in id order, a batch per transaction.
+func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (Outcome, error) {
+	cutoff := r.ScheduledTime.UTC()
+	runKey := cutoff.Format(time.RFC3339)
+	after := "00000000-0000-0000-0000-000000000000"
+	return s.runBatches(ctx, r, func(tx pgx.Tx, out *Outcome) (bool, error) {
+		rows, err := tx.Query(ctx, `
+			SELECT DISTINCT member_id FROM point_lots
+			WHERE remaining > 0 AND expires_at <= $1 AND member_id > $2
+			ORDER BY member_id LIMIT $3`, cutoff, after, r.batchSize())
+		if err != nil {
+			return false, err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(ids) == 0 {
+			return false, err
+		}
+		// Lock first, in id order, in a statement of its own: the expiry below then reads
+		// lots under the locks, with a snapshot taken after them.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM members WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`, ids); err != nil {
+			return false, err
+		}
+		var members int
+		var points int64
+		err = tx.QueryRow(ctx, `
+			WITH due AS (
+				SELECT member_id, sum(remaining) AS points FROM point_lots
+				WHERE member_id = ANY($1::uuid[]) AND remaining > 0 AND expires_at <= $2
+				GROUP BY member_id
+			), posted AS (
+				INSERT INTO point_transactions (member_id, kind, points, balance_after, reason, idempotency_key, created_at)
+				SELECT d.member_id, 'expire', -d.points, m.points_balance - d.points, 'points expired',
+				       'expire:' || d.member_id || ':' || $3, $4
+				FROM due d JOIN members m ON m.id = d.member_id
+				ORDER BY d.member_id
+				ON CONFLICT (idempotency_key) DO NOTHING
+				RETURNING member_id, points
+			), zeroed AS (
+				UPDATE point_lots l SET remaining = 0
+				FROM posted p
+				WHERE l.member_id = p.member_id AND l.remaining > 0 AND l.expires_at <= $2
+			), moved AS (
+				UPDATE members m SET points_balance = m.points_balance + p.points
+				FROM posted p WHERE m.id = p.member_id
+			)
+			SELECT count(*), coalesce(-sum(points), 0) FROM posted`,
+			ids, cutoff, runKey, s.clock()).Scan(&members, &points)
+		if err != nil {
+			return false, err
+		}
+		out.Members += members
+		out.Points -= points
+		after = ids[len(ids)-1]
+		return len(ids) == r.batchSize(), nil
+	})
+}
+
+// ExpireCoupons marks issued coupons past their expiry at the run's scheduled time expired.
+func (s *Service) ExpireCoupons(ctx context.Context, r CronRun) (Outcome, error) {
+	cutoff := r.ScheduledTime.UTC()
+	return s.runBatches(ctx, r, func(tx pgx.Tx, out *Outcome) (bool, error) {
+		tag, err := tx.Exec(ctx, `
+			UPDATE coupons SET status = 'expired'
+			WHERE id IN (
+				SELECT id FROM coupons WHERE status = 'issued' AND expires_at <= $1
+				ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)`, cutoff, r.batchSize())
+		if err != nil {
+			return false, err
+		}
+		out.Coupons += int(tag.RowsAffected())
+		return int(tag.RowsAffected()) == r.batchSize(), nil
+	})
+}

@@ -1,0 +1,81 @@
+package loyalty
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Delivery identifies one event or cron delivery from Hasura: every redelivery of the same
+// event carries the same ID.
+type Delivery struct {
+	Trigger string
+	ID      string
+}
+
+// Outcome is what a trigger handler did; Hasura keeps it in its invocation log.
+type Outcome struct {
+	// Duplicate: this delivery was applied before; nothing was done now.
+	Duplicate bool   `json:"duplicate"`
+	Skipped   string `json:"skipped,omitempty"` // why a valid event needed no effect
+	Points    int64  `json:"points,omitempty"`
+	Members   int    `json:"members,omitempty"`
+	Coupons   int    `json:"coupons,omitempty"`
+	Batches   int    `json:"batches,omitempty"`
+}
+
+// claimDelivery records d in tx. ok is false when d was recorded before (its first outcome
+// is returned): the caller then does nothing. A concurrent duplicate waits here until the
+// first commits (then sees it) or rolls back (then proceeds).
+func claimDelivery(ctx context.Context, tx pgx.Tx, d Delivery) (first Outcome, ok bool, err error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO trigger_deliveries (trigger, delivery_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.Trigger, d.ID)
+	if err != nil {
+		return first, false, err
+	}
+	if tag.RowsAffected() == 1 {
+		return first, true, nil
+	}
+	var raw []byte
+	if err := tx.QueryRow(ctx, `SELECT result FROM trigger_deliveries WHERE trigger = $1 AND delivery_id = $2`, d.Trigger, d.ID).Scan(&raw); err != nil {
+		return first, false, err
+	}
+	_ = json.Unmarshal(raw, &first)
+	first.Duplicate = true
+	return first, false, nil
+}
+
+// finishDelivery stores what the delivery did and marks earlier failures of it resolved.
+func finishDelivery(ctx context.Context, tx pgx.Tx, d Delivery, out Outcome) error {
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE trigger_deliveries SET result = $3 WHERE trigger = $1 AND delivery_id = $2`, d.Trigger, d.ID, raw); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE trigger_failures SET resolved_at = now() WHERE trigger = $1 AND delivery_id = $2 AND resolved_at IS NULL`, d.Trigger, d.ID)
+	return err
+}
+
+// once runs effect in one transaction with the delivery's record, so the effect happens once
+// however often, and however concurrently, Hasura delivers d.
+func (s *Service) once(ctx context.Context, d Delivery, effect func(pgx.Tx) (Outcome, error)) (Outcome, error) {
+	if d.ID == "" {
+		return Outcome{}, errors.New("delivery without an id")
+	}
+	var out Outcome
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		first, ok, err := claimDelivery(ctx, tx, d)
+		if err != nil || !ok {
+			out = first
+			return err
+		}
+		if out, err = effect(tx); err != nil {
+			return err
+		}
+		return finishDelivery(ctx, tx, d, out)
+	})
+	return out, err
+}

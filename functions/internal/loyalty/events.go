@@ -1,0 +1,161 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// WelcomeBonus credits a new member's welcome bonus (member_welcome), once per member
+// whatever the deliveries: the ledger key is the member's.
+func (s *Service) WelcomeBonus(ctx context.Context, d Delivery, memberID string) (Outcome, error) {
+	now := s.clock()
+	return s.once(ctx, d, func(tx pgx.Tx) (Outcome, error) {
+		m, ok, err := lockMember(ctx, tx, memberID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if !ok || m.Deleted {
+			return Outcome{Skipped: "no such member"}, nil
+		}
+		st, err := loadSettings(ctx, tx)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if st.WelcomeBonusPoints == 0 {
+			return Outcome{Skipped: "welcome_bonus_points is 0"}, nil
+		}
+		reason := "welcome bonus"
+		_, err = post(ctx, tx, &m, entry{Kind: KindBonus, Points: st.WelcomeBonusPoints, Reason: &reason, Key: "welcome:" + m.ID, At: now}, st.PointsValidityDays)
+		if errors.Is(err, errDuplicate) {
+			return Outcome{Skipped: "welcome bonus already credited"}, nil
+		}
+		if err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Points: st.WelcomeBonusPoints}, nil
+	})
+}
+
+// CreditPaidOrder credits an order a POS wrote (order_paid). The order is read again under a
+// lock, so an event about an older state of the row does what the current state calls for;
+// an order earnPoints already credited earns nothing more.
+func (s *Service) CreditPaidOrder(ctx context.Context, d Delivery, orderID string) (Outcome, error) {
+	now := s.clock()
+	return s.once(ctx, d, func(tx pgx.Tx) (Outcome, error) {
+		o, ok, err := lockOrder(ctx, tx, orderID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		switch {
+		case !ok:
+			return Outcome{Skipped: "no such order"}, nil
+		case o.MemberID == nil:
+			return Outcome{Skipped: "order has no member"}, nil
+		case o.Status == "pending":
+			return Outcome{Skipped: "order is not paid"}, nil
+		}
+		m, ok, err := lockMember(ctx, tx, *o.MemberID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if !ok || m.Deleted {
+			return Outcome{Skipped: "member was deleted"}, nil
+		}
+		st, err := loadSettings(ctx, tx)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if o.Amount > st.MaxOrderAmount {
+			return Outcome{Skipped: fmt.Sprintf("amount %d is above max_order_amount", o.Amount)}, nil
+		}
+		c, err := creditOrder(ctx, tx, &m, o.ID, o.StoreID, o.Amount, st, now)
+		if err != nil {
+			return Outcome{}, err
+		}
+		// A refund may have come first: bring the reversal up to it.
+		if _, err := reverseOrder(ctx, tx, o, nil, now); err != nil {
+			return Outcome{}, err
+		}
+		if c.Duplicate {
+			return Outcome{Skipped: "order already credited"}, nil
+		}
+		return Outcome{Points: c.Points}, nil
+	})
+}
+
+// ReverseRefundedOrder brings the points reversed for an order up to what its current
+// refunded amount calls for (order_refunded); stale or repeated events reverse nothing more.
+func (s *Service) ReverseRefundedOrder(ctx context.Context, d Delivery, orderID string) (Outcome, error) {
+	now := s.clock()
+	return s.once(ctx, d, func(tx pgx.Tx) (Outcome, error) {
+		o, ok, err := lockOrder(ctx, tx, orderID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if !ok {
+			return Outcome{Skipped: "no such order"}, nil
+		}
+		reason := "order refunded"
+		r, err := reverseOrder(ctx, tx, o, &reason, now)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if r.Points == 0 {
+			return Outcome{Skipped: "nothing more to reverse"}, nil
+		}
+		return Outcome{Points: -r.Points}, nil
+	})
+}
+
+// TransactionPosted reacts to a new ledger entry (point_transaction_created): the tier
+// upgrade check, and a notification for the member in the outbox.
+func (s *Service) TransactionPosted(ctx context.Context, d Delivery, transactionID string) (Outcome, error) {
+	now := s.clock()
+	return s.once(ctx, d, func(tx pgx.Tx) (Outcome, error) {
+		var memberID, kind string
+		var points int64
+		err := tx.QueryRow(ctx, `SELECT member_id, kind, points FROM point_transactions WHERE id = $1`, transactionID).Scan(&memberID, &kind, &points)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Outcome{Skipped: "no such transaction"}, nil
+		}
+		if err != nil {
+			return Outcome{}, err
+		}
+		m, ok, err := lockMember(ctx, tx, memberID)
+		if err != nil || !ok {
+			return Outcome{}, err
+		}
+		if m.Deleted {
+			return Outcome{Skipped: "member was deleted"}, nil
+		}
+		if kind == KindEarn {
+			before := m.TierID
+			if err := upgradeTier(ctx, tx, &m, now); err != nil {
+				return Outcome{}, err
+			}
+			if m.TierID != before {
+				if err := notify(ctx, tx, m.ID, "tier_up", nil, "tier:"+m.ID+":"+m.TierID+":"+transactionID, now,
+					"You reached a new tier", fmt.Sprintf("Welcome to %s.", m.TierID)); err != nil {
+					return Outcome{}, err
+				}
+			}
+		}
+		title, body := transactionMessage(kind, points)
+		if err := notify(ctx, tx, m.ID, kind, &transactionID, "tx:"+transactionID, now, title, body); err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Points: points}, nil
+	})
+}
+
+func lockOrder(ctx context.Context, tx pgx.Tx, id string) (order, bool, error) {
+	var o order
+	err := tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1 FOR UPDATE`, id).Scan(o.fields()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, false, nil
+	}
+	return o, err == nil, err
+}

@@ -1,0 +1,43 @@
+package loyalty
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// notify puts a message for the member into the outbox, once per dedupeKey.
+func notify(ctx context.Context, tx pgx.Tx, memberID, kind string, transactionID *string, dedupeKey string, at time.Time, title, body string) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO notifications (member_id, kind, title, body, transaction_id, dedupe_key, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (dedupe_key) DO NOTHING`, memberID, kind, title, body, transactionID, dedupeKey, at)
+	return err
+}
+
+// transactionMessage is what the member is told about a ledger entry.
+func transactionMessage(kind string, points int64) (title, body string) {
+	n := points
+	if n < 0 {
+		n = -n
+	}
+	switch kind {
+	case KindEarn:
+		return "Points earned", fmt.Sprintf("You earned %d points. Thank you for your visit!", n)
+	case KindBonus:
+		return "Bonus points", fmt.Sprintf("%d bonus points were added to your card.", n)
+	case KindRedeem:
+		return "Reward redeemed", fmt.Sprintf("You spent %d points. Your coupon is in the app.", n)
+	case KindExpire:
+		return "Points expired", fmt.Sprintf("%d points reached their expiry date.", n)
+	case KindRefund:
+		return "Order refunded", fmt.Sprintf("%d points from a refunded order were taken back.", n)
+	default:
+		if points >= 0 {
+			return "Points added", fmt.Sprintf("%d points were added to your card.", n)
+		}
+		return "Points corrected", fmt.Sprintf("%d points were taken off your card.", n)
+	}
+}

@@ -1,0 +1,3 @@
+DROP TABLE public.notifications;
+DROP TABLE public.trigger_failures;
+DROP TABLE public.trigger_deliveries;
