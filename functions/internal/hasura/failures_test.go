@@ -138,3 +138,41 @@ func TestARecorderIsNotNeeded(t *testing.T) {
 		})
 	}
 }
+
+// An oversized event fails on every retry, so it is recorded; an oversized action is not.
+func TestAnOversizedTriggerBodyIsRecordedAndAnActionBodyIsNot(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			log := &failureLog{}
+			env := newEnv(log)
+			env.MaxBody = 10
+			calls := 0
+			rec := hasuratest.Do(t, k.serve(env, ok(map[string]string{}), &calls), k.request(t))
+			if rec.Code != http.StatusRequestEntityTooLarge || calls != 0 {
+				t.Fatalf("status %d, handler calls %d", rec.Code, calls)
+			}
+			got := log.all()
+			if !k.trigger {
+				if len(got) != 0 {
+					t.Fatalf("an action recorded %d failures", len(got))
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Status != http.StatusRequestEntityTooLarge || got[0].Trigger == "" {
+				t.Fatalf("records %+v; want one 413 naming the trigger", got)
+			}
+		})
+	}
+}
+
+func TestAnErrorWithoutMessageOrCodeStillHasHasurasShape(t *testing.T) {
+	env := newEnv(nil)
+	h := hasura.Action(env, func(context.Context, *hasura.ActionRequest[map[string]any]) (map[string]any, error) {
+		return nil, &hasura.Error{Status: http.StatusNotFound}
+	})
+	rec := hasuratest.Do(t, h, hasuratest.ActionRequest(t, "earnPoints", map[string]any{}, hasuratest.Session("member", "")))
+	body := hasuratest.DecodeError(t, rec)
+	if rec.Code != http.StatusNotFound || body.Message == "" || body.Extensions.Code == "" {
+		t.Fatalf("%d %+v", rec.Code, body)
+	}
+}

@@ -165,9 +165,13 @@ func (env *Envelope) serve(k kind, handle handleFunc) http.Handler {
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				writeJSON(w, http.StatusRequestEntityTooLarge, Body{
-					Message:    fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit),
-					Extensions: Extensions{Code: InvalidInput}})
+				msg := fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit)
+				if k != kindAction {
+					// It will fail on every retry: an operator must hear of it. Only the
+					// path names the trigger; the body was not read whole.
+					env.recordFailure(r.Context(), log, strings.TrimPrefix(r.URL.Path, "/"), nil, http.StatusRequestEntityTooLarge, errors.New(msg))
+				}
+				writeJSON(w, http.StatusRequestEntityTooLarge, Body{Message: msg, Extensions: Extensions{Code: InvalidInput}})
 				return
 			}
 			writeJSON(w, http.StatusBadRequest, Body{Message: "could not read the request body", Extensions: Extensions{Code: InvalidInput}})
@@ -212,7 +216,15 @@ func (env *Envelope) errorAnswer(k kind, err error) (int, Body) {
 		if status < 400 || status > 499 {
 			status = http.StatusBadRequest
 		}
-		return status, Body{Message: userErr.Message, Extensions: Extensions{Code: userErr.Code}}
+		// Hasura needs a message and a code: never send them empty.
+		msg, code := userErr.Message, userErr.Code
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		if code == "" {
+			code = InvalidInput
+		}
+		return status, Body{Message: msg, Extensions: Extensions{Code: code}}
 	}
 	var decodeErr *decodeError
 	if errors.As(err, &decodeErr) {
