@@ -18,6 +18,7 @@ import (
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/failures"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/memberqr"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/routes"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/server"
 )
@@ -46,7 +47,15 @@ func run() error {
 	}
 	defer pool.Close()
 
-	svc := loyalty.New(pool)
+	var opts []loyalty.Option
+	if cfg.MemberQRSecret != "" {
+		qr, err := memberqr.New(cfg.MemberQRSecret)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, loyalty.WithQRTokens(qr))
+	}
+	svc := loyalty.New(pool, opts...)
 	env := &hasura.Envelope{Secret: cfg.ActionSecret, MaxBody: cfg.MaxBodyBytes, Logger: log, Failures: failures.Recorder{DB: pool}}
 	drain := server.NewDrain()
 	for _, r := range routes.Table(env, svc) {

@@ -32,7 +32,7 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 	var memberID string
 	if hasQR {
 		if s.qr == nil {
-			return EarnPointsOutput{}, fail(CodeQRInvalid, "member QR tokens are not enabled here (MEMBER_QR_SECRET is not set)")
+			return EarnPointsOutput{}, fail(CodeQRInvalid, "member QR codes are not enabled here (MEMBER_QR_SECRET is not set): use the member code")
 		}
 		id, err := s.qr.VerifyMemberQR(*in.MemberQRToken, now)
 		if err != nil {

@@ -14,11 +14,13 @@ import (
 type Service struct {
 	db  *pgxpool.Pool
 	now func() time.Time
-	qr  QRVerifier
+	qr  QRTokens
 }
 
-// QRVerifier reads the member id out of a member QR token (see memberCard).
-type QRVerifier interface {
+// QRTokens issues the short-lived token a member card shows as a QR code, and reads the
+// member id back out of it at the counter.
+type QRTokens interface {
+	IssueMemberQR(memberID string, now, expires time.Time) (string, error)
 	// VerifyMemberQR returns the member id the token names; an expired token is *Error
 	// qr_expired, any other bad token qr_invalid.
 	VerifyMemberQR(token string, now time.Time) (memberID string, err error)
@@ -30,8 +32,8 @@ type Option func(*Service)
 // WithClock makes the service read the time from now (tests move time with it).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
-// WithQRVerifier enables earning by member QR token.
-func WithQRVerifier(v QRVerifier) Option { return func(s *Service) { s.qr = v } }
+// WithQRTokens enables member cards with QR codes, and earning by them.
+func WithQRTokens(q QRTokens) Option { return func(s *Service) { s.qr = q } }
 
 // New returns a Service on db.
 func New(db *pgxpool.Pool, opts ...Option) *Service {

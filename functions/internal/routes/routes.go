@@ -38,7 +38,7 @@ type Route struct {
 func Table(env *hasura.Envelope, svc *loyalty.Service) []Route {
 	return []Route{
 		action(env, "registerMember", svc.RegisterMember),
-		pendingAction[struct{}, loyalty.MemberCardOutput](env, "memberCard"),
+		actionWithoutArgs(env, "memberCard", svc.MemberCard),
 		action(env, "earnPoints", svc.EarnPoints),
 		action(env, "redeemReward", svc.RedeemReward),
 		action(env, "useCoupon", svc.UseCoupon),
@@ -86,6 +86,13 @@ func action[In, Out any](env *hasura.Envelope, name string, op operation[In, Out
 		return out, toHasura(err)
 	})
 	return Route{Name: name, Kind: Action, Handler: h, Input: reflect.TypeFor[In](), Output: reflect.TypeFor[Out]()}
+}
+
+// actionWithoutArgs serves an action that takes no arguments (Args is {}).
+func actionWithoutArgs[Out any](env *hasura.Envelope, name string, op operation[struct{}, Out]) Route {
+	r := action(env, name, op)
+	r.Input = nil
+	return r
 }
 
 // pendingAction declares an action whose handler is not built yet; In is struct{} for an
