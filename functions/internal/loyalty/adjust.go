@@ -14,7 +14,7 @@ func (s *Service) AdjustPoints(ctx context.Context, c Caller, in AdjustPointsInp
 		return AdjustPointsOutput{}, err
 	}
 	var v checks
-	v.uuid("memberId", in.MemberID)
+	v.uuid("memberId", &in.MemberID)
 	v.that(in.Points != 0, "points must not be zero")
 	v.text("reason", in.Reason, 500)
 	v.text("idempotencyKey", in.IdempotencyKey, 200)

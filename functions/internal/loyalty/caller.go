@@ -30,10 +30,12 @@ func (c Caller) memberID() (string, error) {
 	if c.Role != RoleMember {
 		return "", fail(CodeForbidden, "only a signed-in member may do this")
 	}
-	if _, err := uuid.Parse(c.UserID); err != nil {
+	id, err := uuid.Parse(c.UserID)
+	if err != nil {
 		return "", fail(CodeForbidden, "the session has no valid x-hasura-user-id")
 	}
-	return c.UserID, nil
+	// Canonical form: the member's idempotency keys are built from it.
+	return id.String(), nil
 }
 
 // StaffRole is what a staff member may do at a store.

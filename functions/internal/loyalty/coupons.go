@@ -15,7 +15,7 @@ func (s *Service) UseCoupon(ctx context.Context, c Caller, in UseCouponInput) (U
 	}
 	code := NormalizeCouponCode(in.CouponCode)
 	var v checks
-	v.uuid("storeId", in.StoreID)
+	v.uuid("storeId", &in.StoreID)
 	v.text("couponCode", code, CouponCodeLength)
 	if err := v.result(); err != nil {
 		return UseCouponOutput{}, err

@@ -16,7 +16,7 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		return EarnPointsOutput{}, err
 	}
 	var v checks
-	v.uuid("storeId", in.StoreID)
+	v.uuid("storeId", &in.StoreID)
 	v.text("receiptNo", in.ReceiptNo, 64)
 	v.that(in.Amount > 0, "amount must be positive")
 	hasQR := in.MemberQRToken != nil && *in.MemberQRToken != ""

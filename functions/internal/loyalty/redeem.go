@@ -16,7 +16,7 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 		return RedeemRewardOutput{}, err
 	}
 	var v checks
-	v.uuid("rewardId", in.RewardID)
+	v.uuid("rewardId", &in.RewardID)
 	v.text("idempotencyKey", in.IdempotencyKey, 200)
 	if err := v.result(); err != nil {
 		return RedeemRewardOutput{}, err

@@ -17,7 +17,7 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 		return RefundOrderOutput{}, err
 	}
 	var v checks
-	v.uuid("storeId", in.StoreID)
+	v.uuid("storeId", &in.StoreID)
 	v.text("receiptNo", in.ReceiptNo, 64)
 	v.that(in.Amount == nil || *in.Amount > 0, "amount must be positive")
 	v.optionalText("reason", in.Reason, 500)

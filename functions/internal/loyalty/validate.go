@@ -10,25 +10,36 @@ import (
 // checks gathers the first problem with an input; each check names the field it reads.
 type checks struct{ err *Error }
 
-func (c *checks) uuid(field, v string) {
+// uuid checks that *v is a uuid and rewrites it in canonical form (lower case, dashed), the
+// form Postgres returns: a client may send upper case or urn:uuid:, and Go compares strings.
+func (c *checks) uuid(field string, v *string) {
 	if c.err != nil {
 		return
 	}
-	if v == "" {
+	if *v == "" {
 		c.err = invalid("%s is required", field)
-	} else if _, err := uuid.Parse(v); err != nil {
-		c.err = invalid("%s must be a uuid", field)
+		return
 	}
+	id, err := uuid.Parse(*v)
+	if err != nil {
+		c.err = invalid("%s must be a uuid", field)
+		return
+	}
+	*v = id.String()
 }
 
 func (c *checks) text(field, v string, maxLen int) {
 	if c.err != nil {
 		return
 	}
-	if strings.TrimSpace(v) == "" {
+	switch {
+	case strings.TrimSpace(v) == "":
 		c.err = invalid("%s is required", field)
-	} else if utf8.RuneCountInString(v) > maxLen {
+	case utf8.RuneCountInString(v) > maxLen:
 		c.err = invalid("%s is longer than %d characters", field, maxLen)
+	case strings.ContainsRune(v, 0) || !utf8.ValidString(v):
+		// Postgres text cannot hold them; refused here, they are the client's mistake.
+		c.err = invalid("%s contains a character that is not allowed", field)
 	}
 }
 
