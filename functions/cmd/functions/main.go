@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/config"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
@@ -58,14 +59,12 @@ func run() error {
 	svc := loyalty.New(pool, opts...)
 	env := &hasura.Envelope{Secret: cfg.ActionSecret, MaxBody: cfg.MaxBodyBytes, Logger: log, Failures: failures.Recorder{DB: pool}}
 	drain := server.NewDrain()
+	// Registered by name, the functions-framework way: each is served at /<name>, or alone at
+	// / when FUNCTION_TARGET names it.
 	for _, r := range routes.Table(env, svc) {
-		if err := funcframework.RegisterHTTPFunctionContext(ctx, "/"+r.Name, drain.Wrap(r.Handler).ServeHTTP); err != nil {
-			return fmt.Errorf("register %s: %w", r.Name, err)
-		}
+		functions.HTTP(r.Name, drain.Wrap(r.Handler).ServeHTTP)
 	}
-	if err := funcframework.RegisterHTTPFunctionContext(ctx, "/healthz", server.Health(pool, drain).ServeHTTP); err != nil {
-		return err
-	}
+	functions.HTTP("healthz", server.Health(pool, drain).ServeHTTP)
 
 	served := make(chan error, 1)
 	go func() { served <- funcframework.StartHostPort("", cfg.Port) }()
