@@ -1,0 +1,42 @@
+# Kaiser Kitchen loyalty points backend. `make help` lists the targets.
+
+GO           ?= go
+TEST_TIMEOUT ?= 20m
+BENCHTIME    ?= 1s
+# Every package with a benchmark (func Benchmark... in a _test.go file).
+BENCH_PKGS   ?= $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' functions hasura 2>/dev/null))))
+# Go files of the module; .data (the local PostgreSQL) and .git are left out.
+GO_FILES      = $(shell find . \( -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print)
+
+.PHONY: help dev test vet build bench fmt lint migrate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+dev: ## local PostgreSQL in .data/postgres (or DATABASE_URL), migrations + seeds, functions on :8080
+	@bash scripts/dev.sh
+
+test: vet ## go vet, then every test (starts its own PostgreSQL, or uses TEST_DATABASE_URL)
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+build: ## bin/functions
+	$(GO) build -trimpath -o bin/functions ./functions/cmd/functions
+
+bench: ## benchmarks only (BENCHTIME=1s by default), e.g. the binary's startup time
+	@test -n "$(BENCH_PKGS)" || { echo "no benchmarks found"; exit 1; }
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout $(TEST_TIMEOUT) $(BENCH_PKGS)
+
+fmt: ## gofmt -w every Go file
+	@gofmt -w $(GO_FILES)
+
+lint: vet ## gofmt -l must list nothing, and go vet
+	@out=$$(gofmt -l $(GO_FILES)); if [ -n "$$out" ]; then echo "gofmt needed (run make fmt):"; echo "$$out"; exit 1; fi
+
+migrate: ## apply migrations and seeds to DATABASE_URL
+	$(GO) run ./functions/cmd/migrate -seeds
+
+clean: ## remove bin/ (the local database in .data/ stays; delete it by hand)
+	rm -rf bin
