@@ -68,7 +68,7 @@ func run() error {
 
 	served := make(chan error, 1)
 	go func() { served <- funcframework.StartHostPort("", cfg.Port) }()
-	log.Info("functions listening", "port", cfg.Port)
+	log.Info("functions starting", "port", cfg.Port)
 
 	select {
 	case err := <-served:
