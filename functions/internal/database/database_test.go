@@ -1,0 +1,133 @@
+package database_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func TestInTxRetriesADeadlockAndBothTransactionsCommit(t *testing.T) {
+	ctx := context.Background()
+	db, err := database.Open(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(ctx, `CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL); INSERT INTO counters VALUES (1, 0), (2, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	// Two transactions lock the rows in opposite orders, each pausing after its first lock so
+	// that they deadlock; Postgres kills one, and InTx runs it again.
+	var attempts atomic.Int32
+	var both sync.WaitGroup
+	both.Add(2)
+	run := func(first, second int) error {
+		return database.InTx(ctx, db, func(tx pgx.Tx) error {
+			attempts.Add(1)
+			if _, err := tx.Exec(ctx, `UPDATE counters SET n = n + 1 WHERE id = $1`, first); err != nil {
+				return err
+			}
+			if attempts.Load() <= 2 {
+				both.Done()
+				both.Wait()
+			}
+			_, err := tx.Exec(ctx, `UPDATE counters SET n = n + 1 WHERE id = $1`, second)
+			return err
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- run(1, 2) }()
+	go func() { errs <- run(2, 1) }()
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("a transaction failed: %v", err)
+		}
+	}
+	if attempts.Load() != 3 {
+		t.Fatalf("%d attempts, want 3 (one retry after the deadlock)", attempts.Load())
+	}
+	var sum int
+	_ = db.QueryRow(ctx, `SELECT sum(n) FROM counters`).Scan(&sum)
+	if sum != 4 {
+		t.Fatalf("sum %d, want 4: each transaction's two updates once", sum)
+	}
+}
+
+func TestInTxRollsBackOnAnErrorAndReturnsIt(t *testing.T) {
+	ctx := context.Background()
+	db, err := database.Open(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, _ = db.Exec(ctx, `CREATE TABLE t (n int)`)
+	refusal := errors.New("refused")
+	calls := 0
+	err = database.InTx(ctx, db, func(tx pgx.Tx) error {
+		calls++
+		_, _ = tx.Exec(ctx, `INSERT INTO t VALUES (1)`)
+		return refusal
+	})
+	if !errors.Is(err, refusal) || calls != 1 {
+		t.Fatalf("err %v after %d calls; want the refusal after one", err, calls)
+	}
+	var n int
+	_ = db.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n)
+	if n != 0 {
+		t.Fatal("the failed transaction's insert was committed")
+	}
+}
+
+func TestAnUnreachableDatabaseIsATransientFault(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	db, err := database.Open(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = database.InTx(ctx, db, func(pgx.Tx) error { return nil })
+	var tr *database.Transient
+	if !errors.As(err, &tr) || !tr.Temporary() {
+		t.Fatalf("err = %v; want a *Transient", err)
+	}
+}
+
+func TestIsTransient(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"a serialization failure", &pgconn.PgError{Code: "40001"}, true},
+		{"a deadlock", &pgconn.PgError{Code: "40P01"}, true},
+		{"a connection failure", &pgconn.PgError{Code: "08006"}, true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"an administrator shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"a lock not available", &pgconn.PgError{Code: "55P03"}, true},
+		{"a deadline", context.DeadlineExceeded, true},
+		{"a unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"a syntax error", &pgconn.PgError{Code: "42601"}, false},
+		{"a plain error", errors.New("bug"), false},
+	}
+	for _, c := range cases {
+		if got := database.IsTransient(c.err); got != c.want {
+			t.Errorf("%s: IsTransient = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if name := database.ConstraintName(&pgconn.PgError{Code: "23505", ConstraintName: "orders_store_receipt_key"}); name != "orders_store_receipt_key" {
+		t.Errorf("ConstraintName = %q", name)
+	}
+}
