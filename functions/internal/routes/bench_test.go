@@ -455,9 +455,6 @@ func BenchmarkRedeemRewardEnvelopeOnly(b *testing.B) {
 // each way, on the same member, must move the ledger, the balance, the lots, the stock and
 // the coupons alike.
 func TestBenchmarkPathsDoTheSameWork(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a benchmark fixture")
-	}
 	fx := newBenchFixture(t)
 	ctx := context.Background()
 	m := fx.members[0]
