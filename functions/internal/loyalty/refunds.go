@@ -21,6 +21,7 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 	v.text("receiptNo", in.ReceiptNo, 64)
 	v.that(in.Amount == nil || *in.Amount > 0, "amount must be positive")
 	v.optionalText("reason", in.Reason, 500)
+	v.optionalText("idempotencyKey", in.IdempotencyKey, 200)
 	if err := v.result(); err != nil {
 		return RefundOrderOutput{}, err
 	}
@@ -39,13 +40,24 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 		if err != nil {
 			return err
 		}
-		if o.Status == "pending" {
-			return invalid("receipt %s is not paid", in.ReceiptNo)
-		}
 		left := o.Amount - o.RefundedAmount
 		part := left
 		if in.Amount != nil {
 			part = *in.Amount
+		}
+		key := ""
+		if in.IdempotencyKey != nil {
+			key = *in.IdempotencyKey
+		}
+		if key != "" {
+			first, found, err := refundByKey(ctx, tx, o.ID, key, in.Amount)
+			if found || err != nil {
+				out = first
+				return err
+			}
+		}
+		if o.Status == "pending" {
+			return invalid("receipt %s is not paid", in.ReceiptNo)
 		}
 		if part > left {
 			return invalid("amount %d is more than the %d left to refund on receipt %s", part, left, in.ReceiptNo)
@@ -66,9 +78,35 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 			return err
 		}
 		out = RefundOrderOutput{TransactionID: r.TransactionID, PointsReversed: r.Points, PointsBalance: r.Balance}
-		return nil
+		if key == "" {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO refund_requests (order_id, idempotency_key, amount, transaction_id, points_reversed, points_balance, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, o.ID, key, part, r.TransactionID, r.Points, r.Balance, now)
+		return err
 	})
 	return out, err
+}
+
+// refundByKey answers an earlier refundOrder call on the order with the same key. A repeat
+// naming another amount is a different request under a reused key: refused.
+func refundByKey(ctx context.Context, tx pgx.Tx, orderID, key string, amount *int64) (RefundOrderOutput, bool, error) {
+	var out RefundOrderOutput
+	var firstAmount int64
+	err := tx.QueryRow(ctx, `
+		SELECT amount, transaction_id, points_reversed, points_balance FROM refund_requests
+		WHERE order_id = $1 AND idempotency_key = $2`, orderID, key).Scan(&firstAmount, &out.TransactionID, &out.PointsReversed, &out.PointsBalance)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return out, false, nil
+	}
+	if err != nil {
+		return out, false, err
+	}
+	if amount != nil && *amount != firstAmount {
+		return out, true, invalid("idempotencyKey was already used for a refund of %d", firstAmount)
+	}
+	return out, true, nil
 }
 
 // order is an orders row.

@@ -397,3 +397,42 @@ func TestRegisterMember(t *testing.T) {
 	_, err = w.svc.RegisterMember(context.Background(), member(id), in)
 	wantCode(t, err, loyalty.CodeForbidden)
 }
+
+func TestARetriedRefundWithAnIdempotencyKeyRefundsOnce(t *testing.T) {
+	w := newWorld(t)
+	id, code := lt.Member(t, w.db)
+	must[loyalty.EarnPointsOutput](t)(w.earn(code, "R-1", 2000)) // 20 points
+	in := loyalty.RefundOrderInput{StoreID: w.store, ReceiptNo: "R-1", Amount: ptr(int64(500)), IdempotencyKey: ptr("till-7-refund-1")}
+	first := must[loyalty.RefundOrderOutput](t)(w.svc.RefundOrder(context.Background(), w.manager, in))
+	again := must[loyalty.RefundOrderOutput](t)(w.svc.RefundOrder(context.Background(), w.manager, in))
+	if first.PointsReversed != 5 || again.PointsReversed != 5 || *again.TransactionID != *first.TransactionID || *again.PointsBalance != 15 {
+		t.Fatalf("first %+v, retry %+v; want the same answer", first, again)
+	}
+	if n := lt.Count(t, w.db, `SELECT refunded_amount FROM orders WHERE receipt_no = 'R-1'`); n != 500 {
+		t.Fatalf("refunded_amount %d after a retried refund of 500", n)
+	}
+	// The same key for another amount is a mistake, not a retry.
+	_, err := w.svc.RefundOrder(context.Background(), w.manager, loyalty.RefundOrderInput{StoreID: w.store, ReceiptNo: "R-1", Amount: ptr(int64(600)), IdempotencyKey: ptr("till-7-refund-1")})
+	wantCode(t, err, loyalty.CodeInvalidInput)
+	// Another key is another refund.
+	must[loyalty.RefundOrderOutput](t)(w.svc.RefundOrder(context.Background(), w.manager, loyalty.RefundOrderInput{StoreID: w.store, ReceiptNo: "R-1", Amount: ptr(int64(500)), IdempotencyKey: ptr("till-7-refund-2")}))
+	if b := lt.Balance(t, w.db, id); b != 10 {
+		t.Fatalf("balance %d, want 10", b)
+	}
+}
+
+func TestConcurrentRetriesOfOneKeyedRefundRefundOnce(t *testing.T) {
+	w := newWorld(t)
+	_, code := lt.Member(t, w.db)
+	must[loyalty.EarnPointsOutput](t)(w.earn(code, "R-1", 2000))
+	ok, codes := parallel(t, 20, func(int) error {
+		_, err := w.svc.RefundOrder(context.Background(), w.manager, loyalty.RefundOrderInput{StoreID: w.store, ReceiptNo: "R-1", Amount: ptr(int64(300)), IdempotencyKey: ptr("k")})
+		return err
+	})
+	if ok != 20 || len(codes) != 0 {
+		t.Fatalf("%d answered, refusals %v; want 20 answers", ok, codes)
+	}
+	if n := lt.Count(t, w.db, `SELECT refunded_amount FROM orders WHERE receipt_no = 'R-1'`); n != 300 {
+		t.Fatalf("refunded_amount %d, want 300", n)
+	}
+}

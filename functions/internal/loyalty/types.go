@@ -91,6 +91,9 @@ type RefundOrderInput struct {
 	// Amount is the part refunded now; nil refunds whatever is left of the order.
 	Amount *int64  `json:"amount"`
 	Reason *string `json:"reason"`
+	// IdempotencyKey, when given, makes a repeat of this call (same receipt and key) answer
+	// the first result and refund nothing more.
+	IdempotencyKey *string `json:"idempotencyKey"`
 }
 
 type RefundOrderOutput struct {
