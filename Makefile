@@ -1,6 +1,7 @@
 # Kaiser Kitchen loyalty points backend. `make help` lists the targets.
 
 GO           ?= go
+COGNITO_LOCAL = tools/cognito-local/node_modules/.bin/cognito-local
 TEST_TIMEOUT ?= 20m
 BENCHTIME    ?= 1s
 # Every package with a benchmark (func Benchmark... in a _test.go file).
@@ -16,8 +17,13 @@ help: ## list the targets
 dev: ## local PostgreSQL in .data/postgres (or DATABASE_URL), migrations + seeds, functions on :8080
 	@bash scripts/dev.sh
 
-test: vet ## go vet, then every test (starts its own PostgreSQL, or uses TEST_DATABASE_URL)
+test: vet $(COGNITO_LOCAL) ## go vet, then every test (starts its own PostgreSQL and cognito-local)
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+# cognito-local, the Cognito the tests talk to, at the version pinned in its package-lock.json.
+$(COGNITO_LOCAL): tools/cognito-local/package.json tools/cognito-local/package-lock.json
+	npm ci --prefix tools/cognito-local --no-audit --no-fund
+	@touch $@
 
 vet: ## go vet ./...
 	$(GO) vet ./...

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/cognito"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/config"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/failures"
@@ -55,6 +57,16 @@ func run() error {
 			return err
 		}
 		opts = append(opts, loyalty.WithQRTokens(qr))
+	}
+	if cfg.CognitoUserPoolID != "" {
+		if cfg.AWSRegion == "" {
+			return errors.New("missing required environment variables: AWS_REGION (COGNITO_USER_POOL_ID is set)")
+		}
+		dir, err := cognito.New(ctx, cognito.Config{Region: cfg.AWSRegion, UserPoolID: cfg.CognitoUserPoolID, Endpoint: cfg.CognitoEndpoint})
+		if err != nil {
+			return err
+		}
+		opts = append(opts, loyalty.WithAccountDirectory(dir))
 	}
 	svc := loyalty.New(pool, opts...)
 	env := &hasura.Envelope{Secret: cfg.ActionSecret, MaxBody: cfg.MaxBodyBytes, Logger: log, Failures: failures.Recorder{DB: pool}}

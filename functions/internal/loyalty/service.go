@@ -15,6 +15,8 @@ type Service struct {
 	db  *pgxpool.Pool
 	now func() time.Time
 	qr  QRTokens
+	// accounts is the user directory members sign in with; nil: deleteMyAccount is off.
+	accounts AccountDirectory
 }
 
 // QRTokens issues the short-lived token a member card shows as a QR code, and reads the

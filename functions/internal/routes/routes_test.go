@@ -899,7 +899,13 @@ func TestTheTableServesEveryHandlerOfTheContract(t *testing.T) {
 
 func TestPendingRoutesAnswer501WithTheSecretAnd401Without(t *testing.T) {
 	w := newWorld(t)
-	for _, r := range routes.Table(&hasura.Envelope{Secret: hasuratest.Secret, Logger: quiet}, w.svc) {
+	env := &hasura.Envelope{Secret: hasuratest.Secret, Logger: quiet}
+	// Every handler of the contract is built now. A synthetic pending route, declared as the
+	// table declares one (Pending, served by env.NotImplemented), keeps this test from testing
+	// nothing until the next handler that is declared before it is built.
+	table := append(routes.Table(env, w.svc), routes.Route{Name: "notBuiltYet", Kind: routes.Action, Handler: env.NotImplemented("notBuiltYet"), Pending: true})
+	w.h = routes.Mux(table, server.Health(w.db, nil))
+	for _, r := range table {
 		if !r.Pending {
 			continue
 		}

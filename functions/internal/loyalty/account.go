@@ -1,0 +1,117 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AccountDirectory is the user directory members sign in with (Cognito), as far as the
+// programme needs it: deleting a member's user when they delete their account.
+type AccountDirectory interface {
+	// DeleteUser deletes the user whose id (Cognito sub) is memberID. A user that is gone
+	// already counts as deleted (nil), so a retry is safe. Errors a retry may cure implement
+	// Temporary() bool returning true.
+	DeleteUser(ctx context.Context, memberID string) error
+}
+
+// WithAccountDirectory enables deleteMyAccount, which deletes the member's user from d.
+func WithAccountDirectory(d AccountDirectory) Option { return func(s *Service) { s.accounts = d } }
+
+// What an account deletion leaves behind.
+const (
+	DeletedDisplayName   = "Deleted member"
+	AccountDeletedReason = "account deleted"
+)
+
+// DeleteMyAccount deletes the caller's account: it cancels their live coupons, forfeits their
+// points with one ledger entry, anonymises their member row, and deletes their Cognito user.
+// The ledger, orders and coupons stay, for the books.
+//
+// The order of the effects is what makes a retry after any failure converge with nothing
+// lost:
+//
+//  1. One transaction does everything in the database. It fails as a whole, or commits as a
+//     whole and sets deleted_at.
+//  2. Then the Cognito user is deleted. If that fails, the database part stays committed and
+//     the call answers a 5xx (transient faults: 503), Hasura's "internal error" to the app. The
+//     member can still sign in (and a token they hold stays valid until it expires) but can do
+//     nothing any more, every operation refusing a deleted member; the app's retry of
+//     deleteMyAccount finds deleted_at set, changes nothing in the database and deletes the
+//     Cognito user only.
+//
+// The other order would be worse: with the Cognito user deleted first and the database failing
+// next, the member could never sign in to retry, and their personal data would stay.
+//
+// A repeated call answers deleted: true and changes nothing in the database (it still makes
+// sure the Cognito user is gone, which is idempotent too).
+func (s *Service) DeleteMyAccount(ctx context.Context, c Caller, _ struct{}) (DeleteMyAccountOutput, error) {
+	id, err := c.memberID()
+	if err != nil {
+		return DeleteMyAccountOutput{}, err
+	}
+	// Checked before anything changes: a deletion that could not reach Cognito must not
+	// anonymise the member and leave their sign-in behind.
+	if s.accounts == nil {
+		return DeleteMyAccountOutput{}, fail(CodeNotConfigured, "account deletion is not enabled here: COGNITO_USER_POOL_ID is not set")
+	}
+	now := s.clock()
+	if err := s.inTx(ctx, func(tx pgx.Tx) error { return forgetMember(ctx, tx, id, now) }); err != nil {
+		return DeleteMyAccountOutput{}, err
+	}
+	if err := s.accounts.DeleteUser(ctx, id); err != nil {
+		// Not a *Error: the database part is done, and a retry finishes the rest.
+		return DeleteMyAccountOutput{}, fmt.Errorf("member %s is deleted in the database but their Cognito user is not yet (a retry deletes it): %w", id, err)
+	}
+	return DeleteMyAccountOutput{Deleted: true}, nil
+}
+
+// forgetMember does the database part of an account deletion, once: on a member deleted
+// already it changes nothing.
+func forgetMember(ctx context.Context, tx pgx.Tx, id string, now time.Time) error {
+	m, ok, err := lockMember(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fail(CodeNotRegistered, "there is no member account to delete")
+	}
+	if m.Deleted {
+		return nil
+	}
+	// Live coupons (issued and not expired) are cancelled, and no longer honoured at the
+	// counter. As with coupons that expire, the reward's stock is not given back. An issued
+	// coupon already past its expiry is left for expire_coupons to mark expired, which is
+	// what it is.
+	if _, err := tx.Exec(ctx, `UPDATE coupons SET status = 'cancelled' WHERE member_id = $1 AND status = 'issued' AND expires_at > $2`, id, now); err != nil {
+		return err
+	}
+	// A positive balance is forfeited with one entry; it empties the lots with it. A negative
+	// balance (a debt a refund left) is not the member's to keep or ours to write off here:
+	// no entry is written, and the row keeps the debt, which the ledger explains. The key is
+	// one per member: this runs once, deleted_at being set in the same transaction.
+	if m.Balance > 0 {
+		reason := AccountDeletedReason
+		_, err := post(ctx, tx, &m, entry{Kind: KindAdjust, Points: -m.Balance, Reason: &reason, Key: "delete:" + id, At: now}, 0)
+		if errors.Is(err, errDuplicate) {
+			return fmt.Errorf("ledger entry delete:%s exists while member %s is not deleted", id, id)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// The personal data goes. What stays: the id (the ledger, orders and coupons refer to it;
+	// it names no Cognito user any more), the tier, the balance (0, or a debt), created_at, and
+	// member_code. member_code stays because it is how the card, the counter and support name
+	// a member, so the books stay joinable on it, and because the column is NOT NULL UNIQUE:
+	// kept there, the code is never drawn again for a new member, so the old card cannot
+	// credit a stranger (earnPoints refuses it as the code of no active member). With the name
+	// and contact data gone it is a random number that leads to no person.
+	_, err = tx.Exec(ctx, `
+		UPDATE members SET display_name = $2, email = NULL, phone = NULL, birthday = NULL, deleted_at = $3
+		WHERE id = $1`, id, DeletedDisplayName, now)
+	return err
+}
