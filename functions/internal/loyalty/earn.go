@@ -55,7 +55,7 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		if err := resolveMember(ctx, tx, in.MemberCode, &memberID); err != nil {
 			return err
 		}
-		orderID, err := claimOrder(ctx, tx, in, memberID, now)
+		o, err := claimOrder(ctx, tx, in, memberID, now)
 		if err != nil {
 			return err
 		}
@@ -66,24 +66,22 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		if !ok || m.Deleted {
 			return fail(CodeNotFound, "no such member")
 		}
-		res, err := creditOrder(ctx, tx, &m, orderID, in.StoreID, in.Amount, st, now)
+		res, err := creditOrder(ctx, tx, &m, o.ID, in.StoreID, in.Amount, st, now)
 		if err != nil {
 			return err
 		}
-		if !res.Duplicate {
-			// A POS may have recorded a partial refund before the member was known.
-			o, _, err := lockOrder(ctx, tx, orderID)
+		out = EarnPointsOutput{TransactionID: res.TransactionID, MemberID: m.ID, PointsEarned: res.Points,
+			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate}
+		if !res.Duplicate && o.RefundedAmount > 0 {
+			// A POS recorded a partial refund before the member was known.
+			r, err := reverseOrder(ctx, tx, o, nil, now)
 			if err != nil {
 				return err
 			}
-			if o.RefundedAmount > 0 {
-				if _, err := reverseOrder(ctx, tx, o, nil, now); err != nil {
-					return err
-				}
+			if r.Balance != nil {
+				out.PointsBalance = *r.Balance
 			}
 		}
-		out = EarnPointsOutput{TransactionID: res.TransactionID, MemberID: m.ID, PointsEarned: res.Points,
-			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate}
 		return nil
 	})
 	return out, err
@@ -105,40 +103,39 @@ func resolveMember(ctx context.Context, tx pgx.Tx, code *string, memberID *strin
 }
 
 // claimOrder records the receipt for the member, or finds it: the same amount and member (or
-// no member yet) is the same order; anything else is receipt_conflict.
-func claimOrder(ctx context.Context, tx pgx.Tx, in EarnPointsInput, memberID string, now time.Time) (string, error) {
-	var orderID string
+// no member yet) is the same order; anything else is receipt_conflict. It returns the order
+// as it stands for the member, locked.
+func claimOrder(ctx context.Context, tx pgx.Tx, in EarnPointsInput, memberID string, now time.Time) (order, error) {
+	o := order{StoreID: in.StoreID, MemberID: &memberID, Amount: in.Amount, Status: "paid"}
 	err := tx.QueryRow(ctx, `
 		INSERT INTO orders (store_id, receipt_no, member_id, amount, status, paid_at)
 		VALUES ($1, $2, $3, $4, 'paid', $5)
 		ON CONFLICT (store_id, receipt_no) DO NOTHING
-		RETURNING id`, in.StoreID, in.ReceiptNo, memberID, in.Amount, now).Scan(&orderID)
+		RETURNING id`, in.StoreID, in.ReceiptNo, memberID, in.Amount, now).Scan(&o.ID)
 	if err == nil {
-		return orderID, nil
+		return o, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return "", err
+		return o, err
 	}
-	var amount int64
-	var owner *string
-	var status string
-	err = tx.QueryRow(ctx, `SELECT id, amount, member_id, status FROM orders WHERE store_id = $1 AND receipt_no = $2 FOR UPDATE`,
-		in.StoreID, in.ReceiptNo).Scan(&orderID, &amount, &owner, &status)
+	err = tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE store_id = $1 AND receipt_no = $2 FOR UPDATE`,
+		in.StoreID, in.ReceiptNo).Scan(o.fields()...)
 	if err != nil {
-		return "", err
+		return o, err
 	}
 	switch {
-	case amount != in.Amount:
-		return "", fail(CodeReceiptConflict, "receipt %s was recorded with another amount", in.ReceiptNo)
-	case owner != nil && *owner != memberID:
-		return "", fail(CodeReceiptConflict, "receipt %s was credited to another member", in.ReceiptNo)
-	case status == "refunded":
-		return "", fail(CodeReceiptConflict, "receipt %s was refunded", in.ReceiptNo)
-	case owner == nil || status == "pending":
+	case o.Amount != in.Amount:
+		return o, fail(CodeReceiptConflict, "receipt %s was recorded with another amount", in.ReceiptNo)
+	case o.MemberID != nil && *o.MemberID != memberID:
+		return o, fail(CodeReceiptConflict, "receipt %s was credited to another member", in.ReceiptNo)
+	case o.Status == "refunded":
+		return o, fail(CodeReceiptConflict, "receipt %s was refunded", in.ReceiptNo)
+	case o.MemberID == nil || o.Status == "pending":
 		// A POS wrote the order without a member, or before payment: the counter completes it.
-		_, err = tx.Exec(ctx, `UPDATE orders SET member_id = $2, status = 'paid' WHERE id = $1`, orderID, memberID)
+		_, err = tx.Exec(ctx, `UPDATE orders SET member_id = $2, status = 'paid' WHERE id = $1`, o.ID, memberID)
+		o.MemberID, o.Status = &memberID, "paid"
 	}
-	return orderID, err
+	return o, err
 }
 
 // credited is the earn entry of an order.

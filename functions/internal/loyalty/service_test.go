@@ -436,3 +436,17 @@ func TestConcurrentRetriesOfOneKeyedRefundRefundOnce(t *testing.T) {
 		t.Fatalf("refunded_amount %d, want 300", n)
 	}
 }
+
+func TestEarningAPartlyRefundedPOSOrderCreditsWhatIsLeft(t *testing.T) {
+	w := newWorld(t)
+	id, code := lt.Member(t, w.db)
+	// The POS wrote the order without a member and refunded half before the member showed up.
+	lt.Exec(t, w.db, `INSERT INTO orders (store_id, receipt_no, amount, refunded_amount) VALUES ($1, 'POS-1', 2000, 1000)`, w.store)
+	out := must[loyalty.EarnPointsOutput](t)(w.earn(code, "POS-1", 2000))
+	if out.PointsEarned != 20 || out.PointsBalance != 10 || out.MemberID != id {
+		t.Fatalf("earn = %+v; want 20 earned, 10 reversed, balance 10", out)
+	}
+	if b := lt.Balance(t, w.db, id); b != 10 {
+		t.Fatalf("balance %d, want 10", b)
+	}
+}
