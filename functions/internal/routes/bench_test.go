@@ -202,7 +202,7 @@ const (
 		SELECT coalesce(sum(points), 0) FROM point_transactions
 		WHERE member_id = $1 AND kind IN ('earn', 'refund')
 		  AND created_at > $2::timestamptz - interval '365 days' AND created_at <= $2::timestamptz`
-	sqlTiers     = `SELECT id, rank, min_points, earn_multiplier_pct FROM tiers ORDER BY rank`
+	sqlTiers = `SELECT id, rank, min_points, earn_multiplier_pct FROM tiers ORDER BY rank`
 
 	sqlRedemptionByKey = `
 		SELECT c.id, c.code, c.expires_at, -t.points, t.balance_after, c.reward_id

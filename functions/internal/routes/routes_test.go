@@ -120,19 +120,21 @@ func (w *world) unchanged(t *testing.T, before map[string]string) {
 	}
 }
 
-// statusOf is the status the route table gives a domain code (any 4xx reaches the app the
-// same way; the exact status is what logs show).
+// wantStatus is the status each domain code must get (any 4xx reaches the app the same way;
+// the exact status is what logs show). Codes not listed get 400.
+var wantStatus = map[loyalty.Code]int{
+	loyalty.CodeForbidden:       http.StatusForbidden,
+	loyalty.CodeNotFound:        http.StatusNotFound,
+	loyalty.CodeNotRegistered:   http.StatusNotFound,
+	loyalty.CodeReceiptConflict: http.StatusConflict,
+	loyalty.CodeCouponUsed:      http.StatusConflict,
+}
+
 func statusOf(c loyalty.Code) int {
-	switch c {
-	case loyalty.CodeForbidden:
-		return http.StatusForbidden
-	case loyalty.CodeNotFound, loyalty.CodeNotRegistered:
-		return http.StatusNotFound
-	case loyalty.CodeReceiptConflict, loyalty.CodeCouponUsed:
-		return http.StatusConflict
-	default:
-		return http.StatusBadRequest
+	if s, ok := wantStatus[c]; ok {
+		return s
 	}
+	return http.StatusBadRequest
 }
 
 // refusal is a request that must be refused with code and change nothing.
