@@ -16,6 +16,7 @@ func (s *Service) AdjustPoints(ctx context.Context, c Caller, in AdjustPointsInp
 	var v checks
 	v.uuid("memberId", &in.MemberID)
 	v.that(in.Points != 0, "points must not be zero")
+	v.int32Range("points", in.Points)
 	v.text("reason", in.Reason, 500)
 	v.text("idempotencyKey", in.IdempotencyKey, 200)
 	if err := v.result(); err != nil {

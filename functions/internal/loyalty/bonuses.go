@@ -39,11 +39,13 @@ func (s *Service) BirthdayBonus(ctx context.Context, r CronRun) (Outcome, error)
 		days = append(days, today.AddDate(0, 0, -i))
 	}
 	now := s.clock()
-	dayIndex := 0
-	after := "00000000-0000-0000-0000-000000000000"
-	return s.runBatches(ctx, r, func(tx pgx.Tx, out *Outcome) (bool, error) {
-		day := days[dayIndex]
-		ids, err := birthdayMembers(ctx, tx, day, after, r.batchSize())
+	// The cursor's Step is the index of the day in days.
+	return s.runBatches(ctx, r, func(tx pgx.Tx, cur *cronCursor, out *Outcome) (bool, error) {
+		if cur.Step >= len(days) {
+			return false, nil
+		}
+		day := days[cur.Step]
+		ids, err := birthdayMembers(ctx, tx, day, st.Timezone, cur.after(), r.batchSize())
 		if err != nil {
 			return false, err
 		}
@@ -68,26 +70,26 @@ func (s *Service) BirthdayBonus(ctx context.Context, r CronRun) (Outcome, error)
 			out.Points += st.BirthdayBonusPoints
 		}
 		if len(ids) == r.batchSize() {
-			after = ids[len(ids)-1]
+			cur.After = ids[len(ids)-1]
 			return true, nil
 		}
-		dayIndex++
-		after = "00000000-0000-0000-0000-000000000000"
-		return dayIndex < len(days), nil
+		cur.Step, cur.After = cur.Step+1, ""
+		return cur.Step < len(days), nil
 	})
 }
 
-// birthdayMembers lists members born on day's month and day, after the id after. Members
-// born on 29 February celebrate on the 28th in other years.
-func birthdayMembers(ctx context.Context, tx pgx.Tx, day time.Time, after string, limit int) ([]string, error) {
+// birthdayMembers lists members born on day's month and day who had registered by that day
+// (in the programme's time zone tz, like every date rule), after the id after. Members born on
+// 29 February celebrate on the 28th in other years.
+func birthdayMembers(ctx context.Context, tx pgx.Tx, day time.Time, tz, after string, limit int) ([]string, error) {
 	leapDay := day.Month() == time.February && day.Day() == 28 && !isLeap(day.Year())
 	rows, err := tx.Query(ctx, `
 		SELECT id FROM members
 		WHERE birthday IS NOT NULL AND deleted_at IS NULL AND id > $4
 		  AND extract(month FROM birthday) = $1
 		  AND (extract(day FROM birthday) = $2 OR ($3 AND extract(day FROM birthday) = 29))
-		  AND created_at::date <= $5
-		ORDER BY id LIMIT $6`, int(day.Month()), day.Day(), leapDay, after, day.Format(time.DateOnly), limit)
+		  AND (created_at AT TIME ZONE $7)::date <= $5
+		ORDER BY id LIMIT $6`, int(day.Month()), day.Day(), leapDay, after, day.Format(time.DateOnly), limit, tz)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package loyalty
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -41,10 +42,32 @@ func (e *ErrMoreWork) Error() string {
 }
 func (e *ErrMoreWork) Temporary() bool { return true }
 
-// runBatches calls batch until it reports no more work, each call in its own transaction,
-// then records the delivery. Each batch must be idempotent on its own (its effect removes it
-// from the next batch's selection), so an interrupted run, re-run, does nothing twice.
-func (s *Service) runBatches(ctx context.Context, r CronRun, batch func(tx pgx.Tx, out *Outcome) (more bool, err error)) (Outcome, error) {
+// cronCursor is where a run stands, kept in cron_progress between deliveries of the run: a
+// retry of a delivery that used its budget continues from there. Each job reads it its own
+// way: Step is a phase (a day of the birthday run), After the last id done in it.
+type cronCursor struct {
+	Step  int    `json:"step,omitempty"`
+	After string `json:"after,omitempty"`
+	// Done: the last batch reported no more work; only the delivery's record is left to write.
+	Done bool `json:"done,omitempty"`
+}
+
+// after is the keyset position: the last id done, or below every uuid.
+func (c *cronCursor) after() string {
+	if c.After == "" {
+		return "00000000-0000-0000-0000-000000000000"
+	}
+	return c.After
+}
+
+// runBatches calls batch until it reports no more work, each call in its own transaction
+// together with the run's cursor and outcome so far, then records the delivery. A delivery
+// that uses its budget answers ErrMoreWork; Hasura's retry of it (same id) continues from the
+// cursor, so a run larger than any one budget still finishes. Concurrent deliveries of the
+// same id take turns on the cursor's row lock. Each batch must still be idempotent on its own
+// (business keys in the ledger and notifications), so a run replayed under another id does
+// nothing twice.
+func (s *Service) runBatches(ctx context.Context, r CronRun, batch func(tx pgx.Tx, cur *cronCursor, out *Outcome) (more bool, err error)) (Outcome, error) {
 	var done Outcome
 	// A delivery already recorded as complete does nothing.
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -67,27 +90,72 @@ func (s *Service) runBatches(ctx context.Context, r CronRun, batch func(tx pgx.T
 	}
 	deadline := time.Now().Add(budget)
 	for {
-		var more bool
-		out := done
+		var finished bool
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
-			out = done
-			var err error
-			more, err = batch(tx, &out)
-			return err
+			cur, out, err := loadProgress(ctx, tx, r.Delivery)
+			if err != nil || cur.Done {
+				done, finished = out, true
+				return err
+			}
+			more, err := batch(tx, &cur, &out)
+			if err != nil {
+				return err
+			}
+			out.Batches++
+			cur.Done = !more
+			done, finished = out, cur.Done
+			return saveProgress(ctx, tx, r.Delivery, cur, out)
 		})
 		if err != nil {
 			return done, err
 		}
-		done = out
-		done.Batches++
-		if !more {
+		if finished {
 			break
 		}
 		if time.Now().After(deadline) {
 			return done, &ErrMoreWork{Done: done}
 		}
 	}
-	return s.once(ctx, r.Delivery, func(pgx.Tx) (Outcome, error) { return done, nil })
+	return s.once(ctx, r.Delivery, func(tx pgx.Tx) (Outcome, error) {
+		_, err := tx.Exec(ctx, `DELETE FROM cron_progress WHERE trigger = $1 AND delivery_id = $2`, r.Trigger, r.ID)
+		return done, err
+	})
+}
+
+// loadProgress locks the run's cursor row (creating it for a new run) and reads it.
+func loadProgress(ctx context.Context, tx pgx.Tx, d Delivery) (cronCursor, Outcome, error) {
+	var cur cronCursor
+	var out Outcome
+	if _, err := tx.Exec(ctx, `INSERT INTO cron_progress (trigger, delivery_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.Trigger, d.ID); err != nil {
+		return cur, out, err
+	}
+	var rawCursor, rawOutcome []byte
+	err := tx.QueryRow(ctx, `SELECT cursor, outcome FROM cron_progress WHERE trigger = $1 AND delivery_id = $2 FOR UPDATE`, d.Trigger, d.ID).
+		Scan(&rawCursor, &rawOutcome)
+	if err != nil {
+		return cur, out, err
+	}
+	if err := json.Unmarshal(rawCursor, &cur); err != nil {
+		return cur, out, fmt.Errorf("cron_progress cursor of %s/%s: %w", d.Trigger, d.ID, err)
+	}
+	if err := json.Unmarshal(rawOutcome, &out); err != nil {
+		return cur, out, fmt.Errorf("cron_progress outcome of %s/%s: %w", d.Trigger, d.ID, err)
+	}
+	return cur, out, nil
+}
+
+func saveProgress(ctx context.Context, tx pgx.Tx, d Delivery, cur cronCursor, out Outcome) error {
+	rawCursor, err := json.Marshal(cur)
+	if err != nil {
+		return err
+	}
+	rawOutcome, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE cron_progress SET cursor = $3, outcome = $4, updated_at = now() WHERE trigger = $1 AND delivery_id = $2`,
+		d.Trigger, d.ID, rawCursor, rawOutcome)
+	return err
 }
 
 // ExpirePoints expires every lot past its expiry at the run's scheduled time, writing one
@@ -95,12 +163,11 @@ func (s *Service) runBatches(ctx context.Context, r CronRun, batch func(tx pgx.T
 func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (Outcome, error) {
 	cutoff := r.ScheduledTime.UTC()
 	runKey := cutoff.Format(time.RFC3339)
-	after := "00000000-0000-0000-0000-000000000000"
-	return s.runBatches(ctx, r, func(tx pgx.Tx, out *Outcome) (bool, error) {
+	return s.runBatches(ctx, r, func(tx pgx.Tx, cur *cronCursor, out *Outcome) (bool, error) {
 		rows, err := tx.Query(ctx, `
 			SELECT DISTINCT member_id FROM point_lots
 			WHERE remaining > 0 AND expires_at <= $1 AND member_id > $2
-			ORDER BY member_id LIMIT $3`, cutoff, after, r.batchSize())
+			ORDER BY member_id LIMIT $3`, cutoff, cur.after(), r.batchSize())
 		if err != nil {
 			return false, err
 		}
@@ -143,7 +210,7 @@ func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (Outcome, error) 
 		}
 		out.Members += members
 		out.Points -= points
-		after = ids[len(ids)-1]
+		cur.After = ids[len(ids)-1]
 		return len(ids) == r.batchSize(), nil
 	})
 }
@@ -151,7 +218,7 @@ func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (Outcome, error) 
 // ExpireCoupons marks issued coupons past their expiry at the run's scheduled time expired.
 func (s *Service) ExpireCoupons(ctx context.Context, r CronRun) (Outcome, error) {
 	cutoff := r.ScheduledTime.UTC()
-	return s.runBatches(ctx, r, func(tx pgx.Tx, out *Outcome) (bool, error) {
+	return s.runBatches(ctx, r, func(tx pgx.Tx, _ *cronCursor, out *Outcome) (bool, error) {
 		tag, err := tx.Exec(ctx, `
 			UPDATE coupons SET status = 'expired'
 			WHERE id IN (

@@ -17,8 +17,9 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 	}
 	var v checks
 	v.uuid("storeId", &in.StoreID)
-	v.text("receiptNo", in.ReceiptNo, 64)
+	v.receiptNo(&in.ReceiptNo)
 	v.that(in.Amount > 0, "amount must be positive")
+	v.int32Range("amount", in.Amount)
 	hasQR := in.MemberQRToken != nil && *in.MemberQRToken != ""
 	hasCode := in.MemberCode != nil && *in.MemberCode != ""
 	v.that(hasQR != hasCode, "give exactly one of memberQrToken and memberCode")
@@ -66,22 +67,12 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		if !ok || m.Deleted {
 			return fail(CodeNotFound, "no such member")
 		}
-		res, err := creditOrder(ctx, tx, &m, o.ID, in.StoreID, in.Amount, st, now)
+		res, err := creditOrder(ctx, tx, &m, o, st, now)
 		if err != nil {
 			return err
 		}
 		out = EarnPointsOutput{TransactionID: res.TransactionID, MemberID: m.ID, PointsEarned: res.Points,
 			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate}
-		if !res.Duplicate && o.RefundedAmount > 0 {
-			// A POS recorded a partial refund before the member was known.
-			r, err := reverseOrder(ctx, tx, o, nil, now)
-			if err != nil {
-				return err
-			}
-			if r.Balance != nil {
-				out.PointsBalance = *r.Balance
-			}
-		}
 		return nil
 	})
 	return out, err
@@ -146,12 +137,14 @@ type credited struct {
 	Duplicate     bool
 }
 
-// creditOrder posts the earn entry of an order for the locked member, once per order
-// whichever path (earnPoints or order_paid) gets there first, and upgrades the tier.
-func creditOrder(ctx context.Context, tx pgx.Tx, m *member, orderID, storeID string, amount int64, st Settings, now time.Time) (credited, error) {
-	key := "earn:" + orderID
-	points := PointsFor(amount, st, m.MultiplierPct)
-	p, err := post(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &orderID, StoreID: &storeID, Key: key, At: now}, st.PointsValidityDays)
+// creditOrder posts the earn entry of order o for the locked member, once per order
+// whichever path (earnPoints or order_paid) gets there first. A refund a POS recorded before
+// the order was credited is reversed in the same transaction, and only then is the tier
+// checked, so an upgrade sees the net points. BalanceAfter is the balance after both.
+func creditOrder(ctx context.Context, tx pgx.Tx, m *member, o order, st Settings, now time.Time) (credited, error) {
+	key := "earn:" + o.ID
+	points := PointsFor(o.Amount, st, m.MultiplierPct)
+	p, err := post(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &o.ID, StoreID: &o.StoreID, Key: key, At: now}, st.PointsValidityDays)
 	if errors.Is(err, errDuplicate) {
 		var first credited
 		err = tx.QueryRow(ctx, `SELECT id, points, balance_after FROM point_transactions WHERE idempotency_key = $1`, key).
@@ -162,8 +155,13 @@ func creditOrder(ctx context.Context, tx pgx.Tx, m *member, orderID, storeID str
 	if err != nil {
 		return credited{}, err
 	}
+	if o.RefundedAmount > 0 {
+		if _, err := reverseFor(ctx, tx, m, o, earnEntry{ID: p.ID, Points: points}, nil, now); err != nil {
+			return credited{}, err
+		}
+	}
 	if err := upgradeTier(ctx, tx, m, now); err != nil {
 		return credited{}, err
 	}
-	return credited{TransactionID: p.ID, Points: points, BalanceAfter: p.BalanceAfter}, nil
+	return credited{TransactionID: p.ID, Points: points, BalanceAfter: m.Balance}, nil
 }

@@ -71,15 +71,16 @@ func (s *Service) CreditPaidOrder(ctx context.Context, d Delivery, orderID strin
 		if o.Amount > st.MaxOrderAmount {
 			return Outcome{Skipped: fmt.Sprintf("amount %d is above max_order_amount", o.Amount)}, nil
 		}
-		c, err := creditOrder(ctx, tx, &m, o.ID, o.StoreID, o.Amount, st, now)
+		c, err := creditOrder(ctx, tx, &m, o, st, now)
 		if err != nil {
 			return Outcome{}, err
 		}
-		// A refund may have come first: bring the reversal up to it.
-		if _, err := reverseOrder(ctx, tx, o, nil, now); err != nil {
-			return Outcome{}, err
-		}
 		if c.Duplicate {
+			// Credited before, maybe by earnPoints: bring its reversal up to the order's
+			// refunds, in case an order_refunded event is still on its way.
+			if _, err := reverseOrder(ctx, tx, o, nil, now); err != nil {
+				return Outcome{}, err
+			}
 			return Outcome{Skipped: "order already credited"}, nil
 		}
 		return Outcome{Points: c.Points}, nil

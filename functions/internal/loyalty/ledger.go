@@ -32,9 +32,10 @@ type member struct {
 
 const memberColumns = `m.id, m.member_code, m.tier_id, t.rank, t.earn_multiplier_pct, m.points_balance, m.deleted_at IS NOT NULL`
 
-func scanMember(row pgx.Row) (member, error) {
+// scanMember reads memberColumns, after any columns of before that the query selects first.
+func scanMember(row pgx.Row, before ...any) (member, error) {
 	var m member
-	err := row.Scan(&m.ID, &m.Code, &m.TierID, &m.TierRank, &m.MultiplierPct, &m.Balance, &m.Deleted)
+	err := row.Scan(append(before, &m.ID, &m.Code, &m.TierID, &m.TierRank, &m.MultiplierPct, &m.Balance, &m.Deleted)...)
 	return m, err
 }
 
@@ -62,6 +63,8 @@ type entry struct {
 	Reason   *string
 	Key      string // idempotency_key
 	At       time.Time
+	// Reverses, for a refund debit: the earn entry whose lot the debit takes from first.
+	Reverses string
 }
 
 // posted is a ledger line as written.
@@ -76,9 +79,18 @@ var errDuplicate = errors.New("ledger entry already posted")
 // post writes e for the locked member m, moves the balance and the lots with it, and updates
 // m.Balance. Credits open a lot (paying any debt first); debits take from the lots that
 // expire first. validityDays is used by credits only.
+//
+// The entry and the balance it leaves must fit GraphQL's Int; what would leave that range is
+// refused with invalid_input before anything is written.
 func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) (posted, error) {
 	before := m.Balance
-	after := before + e.Points
+	if !inIntRange(e.Points) || !inIntRange(before) {
+		return posted{}, invalid("%d points is more than a balance can hold (%d to %d)", e.Points, MinInt, MaxInt)
+	}
+	after := before + e.Points // both within int32: no int64 overflow
+	if !inIntRange(after) {
+		return posted{}, invalid("the balance would be %d, outside %d to %d", after, MinInt, MaxInt)
+	}
 	var p posted
 	err := tx.QueryRow(ctx, `
 		INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason, idempotency_key, created_at)
@@ -108,15 +120,16 @@ func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) 
 			VALUES ($1, $2, $3, $4, $5::timestamptz, $5::timestamptz + make_interval(days => $6))`,
 			m.ID, p.ID, e.Points, lotDelta, e.At, validityDays)
 	case lotDelta < 0:
-		err = takeFromLots(ctx, tx, m.ID, -lotDelta)
+		err = takeFromLots(ctx, tx, m.ID, -lotDelta, e.Reverses)
 	}
 	return p, err
 }
 
-// takeFromLots consumes points from the member's open lots, earliest expiry first.
-func takeFromLots(ctx context.Context, tx pgx.Tx, memberID string, points int64) error {
+// takeFromLots consumes points from the member's open lots: for a reversal, what is left of
+// the reversed entry's lot first; then earliest expiry first.
+func takeFromLots(ctx context.Context, tx pgx.Tx, memberID string, points int64, reverses string) error {
 	rows, err := tx.Query(ctx, `
-		SELECT id, remaining, expires_at FROM point_lots
+		SELECT id, transaction_id, remaining, expires_at FROM point_lots
 		WHERE member_id = $1 AND remaining > 0
 		ORDER BY expires_at, id`, memberID)
 	if err != nil {
@@ -124,13 +137,13 @@ func takeFromLots(ctx context.Context, tx pgx.Tx, memberID string, points int64)
 	}
 	lots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Lot, error) {
 		var l Lot
-		err := r.Scan(&l.ID, &l.Remaining, &l.ExpiresAt)
+		err := r.Scan(&l.ID, &l.TransactionID, &l.Remaining, &l.ExpiresAt)
 		return l, err
 	})
 	if err != nil {
 		return err
 	}
-	takes, short := AllocateFIFO(lots, points)
+	takes, short := AllocateReversal(lots, points, reverses)
 	if short > 0 {
 		return errors.New("lots hold less than the balance: invariant broken")
 	}

@@ -26,13 +26,27 @@ func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMembe
 		v.that(perr == nil, "email is not an e-mail address")
 	}
 	if in.Birthday != nil {
-		v.that(in.Birthday.Before(now) && in.Birthday.Year() >= 1900, "birthday must be a past date")
+		v.that(in.Birthday.Year() >= 1900, "birthday must be a past date")
 	}
 	if err := v.result(); err != nil {
 		return RegisterMemberOutput{}, err
 	}
 	var out RegisterMemberOutput
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if in.Birthday != nil {
+			// "Past" is by the calendar of the programme's time zone, like every date rule.
+			st, err := loadSettings(ctx, tx)
+			if err != nil {
+				return err
+			}
+			today, err := st.Today(now)
+			if err != nil {
+				return err
+			}
+			if in.Birthday.After(today) {
+				return invalid("birthday must be a past date")
+			}
+		}
 		for attempt := 0; attempt < 5; attempt++ {
 			var birthday any
 			if in.Birthday != nil {

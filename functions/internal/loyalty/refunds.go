@@ -18,8 +18,11 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 	}
 	var v checks
 	v.uuid("storeId", &in.StoreID)
-	v.text("receiptNo", in.ReceiptNo, 64)
+	v.receiptNo(&in.ReceiptNo)
 	v.that(in.Amount == nil || *in.Amount > 0, "amount must be positive")
+	if in.Amount != nil {
+		v.int32Range("amount", *in.Amount)
+	}
 	v.optionalText("reason", in.Reason, 500)
 	v.optionalText("idempotencyKey", in.IdempotencyKey, 200)
 	if err := v.result(); err != nil {
@@ -132,31 +135,71 @@ type reversal struct {
 	Balance       *int64
 }
 
+// earnEntry is an order's earn entry: the points a refund of the order reverses a share of.
+type earnEntry struct {
+	ID     string
+	Points int64
+}
+
 // reverseOrder brings the points reversed for an order up to what its refunded amount calls
-// for. It is idempotent: run again, or for a stale event, it reverses nothing more. The
-// entry's key names the cumulative target, so two writers cannot post the same step twice.
+// for. The reversal is charged to the member whose ledger holds the order's earn entry, not
+// to whoever orders.member_id names now (a credited order's member cannot change, and this
+// holds even if an operator's SQL changed it). A deleted member's order reverses nothing:
+// their points were forfeited with the account, and a new debt on an anonymised member would
+// be one nobody can pay or write off. It is idempotent: run again, or for a stale event, it
+// reverses nothing more.
 func reverseOrder(ctx context.Context, tx pgx.Tx, o order, reason *string, now time.Time) (reversal, error) {
+	var e earnEntry
+	m, err := scanMember(tx.QueryRow(ctx, `SELECT e.id, e.points, `+memberColumns+`
+		FROM point_transactions e JOIN members m ON m.id = e.member_id JOIN tiers t ON t.id = m.tier_id
+		WHERE e.idempotency_key = $1
+		FOR NO KEY UPDATE OF m`, "earn:"+o.ID), &e.ID, &e.Points)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		// Not credited (yet): nothing to reverse. order_paid reverses the refund when it credits.
+		return currentBalance(ctx, tx, o)
+	case err != nil:
+		return reversal{}, err
+	case m.Deleted:
+		return reversal{}, nil
+	}
+	return reverseFor(ctx, tx, &m, o, e, reason, now)
+}
+
+// currentBalance answers a refund of an order that earned nothing: the balance of the member
+// it names, if any and not deleted.
+func currentBalance(ctx context.Context, tx pgx.Tx, o order) (reversal, error) {
 	if o.MemberID == nil {
 		return reversal{}, nil
 	}
-	m, ok, err := lockMember(ctx, tx, *o.MemberID)
-	if err != nil || !ok {
+	var balance int64
+	err := tx.QueryRow(ctx, `SELECT points_balance FROM members WHERE id = $1 AND deleted_at IS NULL`, *o.MemberID).Scan(&balance)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return reversal{}, nil
+	}
+	if err != nil {
 		return reversal{}, err
 	}
-	var earned, reversed int64
-	err = tx.QueryRow(ctx, `
-		SELECT coalesce(sum(points) FILTER (WHERE kind = 'earn'), 0), coalesce(-sum(points) FILTER (WHERE kind = 'refund'), 0)
-		FROM point_transactions WHERE order_id = $1`, o.ID).Scan(&earned, &reversed)
+	return reversal{Balance: &balance}, nil
+}
+
+// reverseFor posts the step of o's reversal that is still due, for the locked member m who
+// holds o's earn entry e. The entry's key names the cumulative target, so two writers cannot
+// post the same step twice; the points come back from e's own lot first.
+func reverseFor(ctx context.Context, tx pgx.Tx, m *member, o order, e earnEntry, reason *string, now time.Time) (reversal, error) {
+	var reversed int64
+	err := tx.QueryRow(ctx, `
+		SELECT coalesce(-sum(points), 0) FROM point_transactions WHERE order_id = $1 AND kind = 'refund'`, o.ID).Scan(&reversed)
 	if err != nil {
 		return reversal{}, err
 	}
 	balance := m.Balance
-	target := RefundTarget(earned, o.Amount, o.RefundedAmount)
+	target := RefundTarget(e.Points, o.Amount, o.RefundedAmount)
 	if target <= reversed {
 		return reversal{Balance: &balance}, nil
 	}
-	p, err := post(ctx, tx, &m, entry{Kind: KindRefund, Points: -(target - reversed), OrderID: &o.ID, StoreID: &o.StoreID,
-		Reason: reason, Key: "refund:" + o.ID + ":" + strconv.FormatInt(target, 10), At: now}, 0)
+	p, err := post(ctx, tx, m, entry{Kind: KindRefund, Points: -(target - reversed), OrderID: &o.ID, StoreID: &o.StoreID,
+		Reason: reason, Key: "refund:" + o.ID + ":" + strconv.FormatInt(target, 10), At: now, Reverses: e.ID}, 0)
 	if errors.Is(err, errDuplicate) {
 		return reversal{Balance: &balance}, nil
 	}

@@ -2,6 +2,8 @@ package loyalty
 
 import (
 	"crypto/rand"
+	"fmt"
+	"math"
 	"math/big"
 	"sort"
 	"time"
@@ -19,14 +21,24 @@ type Settings struct {
 	Timezone            string
 }
 
+// Today is the date of now in the programme's time zone, as midnight UTC of that date (the
+// form dates are parsed into), for date rules.
+func (s Settings) Today(now time.Time) (time.Time, error) {
+	loc, err := time.LoadLocation(s.Timezone)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("program_settings.timezone %q: %w", s.Timezone, err)
+	}
+	y, m, d := now.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
+}
+
 // PointsFor is what an order of amount earns at a tier's multiplier (100 = x1):
 // floor(floor(amount / unit) * perUnit * multiplierPct / 100).
 func PointsFor(amount int64, s Settings, multiplierPct int) int64 {
 	if amount <= 0 || s.EarnSpendUnit <= 0 {
 		return 0
 	}
-	base := (amount / s.EarnSpendUnit) * s.EarnPointsPerUnit
-	return mulDiv(base, int64(multiplierPct), 100)
+	return mulDiv(mulDiv(amount/s.EarnSpendUnit, s.EarnPointsPerUnit, 1), int64(multiplierPct), 100)
 }
 
 // RefundTarget is how many of the points an order earned a refund of refunded (out of amount)
@@ -42,18 +54,34 @@ func RefundTarget(earned, amount, refunded int64) int64 {
 	return mulDiv(earned, refunded, amount)
 }
 
-// mulDiv is floor(a*b/c) for non-negative a, b and positive c, without overflow in a*b.
+// mulDiv is floor(a*b/c) for non-negative a, b and positive c, without overflow in a*b. A
+// result beyond int64 saturates at math.MaxInt64 instead of wrapping, so it is refused as out
+// of range where it is posted (post) rather than turned into a small or negative number.
 func mulDiv(a, b, c int64) int64 {
 	var r big.Int
 	r.Mul(big.NewInt(a), big.NewInt(b)).Quo(&r, big.NewInt(c))
+	if !r.IsInt64() {
+		return math.MaxInt64
+	}
 	return r.Int64()
 }
 
+// The range of every amount, points figure and balance: GraphQL's Int, 32-bit signed.
+const (
+	MinInt = math.MinInt32
+	MaxInt = math.MaxInt32
+)
+
+// inIntRange tells whether v fits GraphQL's Int.
+func inIntRange(v int64) bool { return v >= MinInt && v <= MaxInt }
+
 // Lot is what is left of one credit.
 type Lot struct {
-	ID        string
-	Remaining int64
-	ExpiresAt time.Time
+	ID string
+	// TransactionID is the ledger entry (earn, bonus, adjust) that opened the lot.
+	TransactionID string
+	Remaining     int64
+	ExpiresAt     time.Time
 }
 
 // Take is how much to take from one lot.
@@ -85,6 +113,26 @@ func AllocateFIFO(lots []Lot, points int64) ([]Take, int64) {
 		points -= n
 	}
 	return takes, points
+}
+
+// AllocateReversal takes back points for a refund of the credit posted as entry: first what
+// is left of the lot that credit opened, then from the lots that expire first. Taking the
+// soonest-expiring lot instead would let a member renew points about to expire by buying and
+// refunding. The second result is what could not be covered.
+func AllocateReversal(lots []Lot, points int64, entry string) ([]Take, int64) {
+	var own []Take
+	rest := make([]Lot, 0, len(lots))
+	for _, l := range lots {
+		if l.TransactionID == entry && entry != "" && points > 0 && l.Remaining > 0 {
+			n := min(l.Remaining, points)
+			own = append(own, Take{LotID: l.ID, Points: n})
+			points -= n
+			l.Remaining -= n
+		}
+		rest = append(rest, l)
+	}
+	takes, short := AllocateFIFO(rest, points)
+	return append(own, takes...), short
 }
 
 // Tier is one membership tier.

@@ -1,6 +1,7 @@
 package loyalty
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,6 +116,66 @@ func TestAllocateFIFO(t *testing.T) {
 				t.Fatalf("got %q short %d, want %q short %d", got, short, c.want, c.wantShort)
 			}
 		})
+	}
+}
+
+func TestAllocateReversalTakesTheReversedCreditsOwnLotFirst(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+	lots := []Lot{
+		{ID: "old", TransactionID: "t-old", Remaining: 100, ExpiresAt: day(5)},
+		{ID: "mid", TransactionID: "t-mid", Remaining: 40, ExpiresAt: day(10)},
+		{ID: "own", TransactionID: "t-own", Remaining: 30, ExpiresAt: day(28)},
+	}
+	cases := []struct {
+		name      string
+		points    int64
+		entry     string
+		want      string
+		wantShort int64
+	}{
+		{"all from its own lot while it holds enough", 30, "t-own", "own:30", 0},
+		{"what its own lot lacks comes from the lot that expires first", 50, "t-own", "own:30 old:20", 0},
+		{"beyond every lot the shortfall is reported", 200, "t-own", "own:30 old:100 mid:40", 30},
+		{"a credit whose lot is spent falls back to FIFO", 20, "t-gone", "old:20", 0},
+		{"no entry named: plain FIFO", 120, "", "old:100 mid:20", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			takes, short := AllocateReversal(lots, c.points, c.entry)
+			var parts []string
+			for _, tk := range takes {
+				parts = append(parts, tk.LotID+":"+strconv.FormatInt(tk.Points, 10))
+			}
+			if got := strings.Join(parts, " "); got != c.want || short != c.wantShort {
+				t.Fatalf("got %q short %d, want %q short %d", got, short, c.want, c.wantShort)
+			}
+		})
+	}
+	if lots[2].Remaining != 30 {
+		t.Fatal("AllocateReversal changed the caller's lots")
+	}
+}
+
+func TestPointsForSaturatesInsteadOfWrapping(t *testing.T) {
+	huge := Settings{EarnSpendUnit: 1, EarnPointsPerUnit: math.MaxInt64}
+	if got := PointsFor(math.MaxInt32, huge, 150); got != math.MaxInt64 {
+		t.Fatalf("PointsFor overflowing int64 = %d; want it saturated at MaxInt64 (then refused as out of range)", got)
+	}
+	if inIntRange(math.MaxInt32+1) || inIntRange(math.MinInt32-1) || !inIntRange(math.MinInt32) || !inIntRange(math.MaxInt32) {
+		t.Fatal("inIntRange is not GraphQL's Int")
+	}
+}
+
+func TestTodayIsTheDateInTheProgrammesTimeZone(t *testing.T) {
+	now := time.Date(2026, 6, 1, 15, 30, 0, 0, time.UTC) // 00:30 on 2 June in Tokyo
+	for tz, want := range map[string]int{"Asia/Tokyo": 2, "UTC": 1, "America/Los_Angeles": 1} {
+		got, err := Settings{Timezone: tz}.Today(now)
+		if err != nil || got != time.Date(2026, 6, want, 0, 0, 0, 0, time.UTC) {
+			t.Errorf("Today in %s = %v, %v; want 2026-06-%02d", tz, got, err, want)
+		}
+	}
+	if _, err := (Settings{Timezone: "Mars/Olympus"}).Today(now); err == nil {
+		t.Error("an unknown time zone was accepted")
 	}
 }
 

@@ -7,23 +7,25 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ReviewTiers moves members down where the points earned in the 365 days before the run no
-// longer hold their tier (the only place a tier goes down), and tells them.
+// ReviewTiers moves members down where the points earned in the 365 days up to the moment
+// the review looks at them no longer hold their tier (the only place a tier goes down), and
+// tells them. The window ends when the member is looked at, not at the scheduled time: a run
+// that starts late, or a retry, must count what the member earned since.
 func (s *Service) ReviewTiers(ctx context.Context, r CronRun) (Outcome, error) {
 	at := r.ScheduledTime.UTC()
-	now := s.clock()
-	after := "00000000-0000-0000-0000-000000000000"
-	return s.runBatches(ctx, r, func(tx pgx.Tx, out *Outcome) (bool, error) {
+	return s.runBatches(ctx, r, func(tx pgx.Tx, cur *cronCursor, out *Outcome) (bool, error) {
+		now := s.clock()
 		tiers, err := loadTiers(ctx, tx)
 		if err != nil || len(tiers) == 0 {
 			return false, err
 		}
 		// Lock the batch first; the earned sums below are then read after the locks, so an
-		// earn that raced this review is counted.
+		// earn that raced this review is counted. The window has no upper end: an earn stamped
+		// by a pod whose clock runs a little ahead still counts.
 		rows, err := tx.Query(ctx, `
 			SELECT m.id FROM members m JOIN tiers t ON t.id = m.tier_id
 			WHERE m.id > $1 AND m.deleted_at IS NULL AND t.rank > $2
-			ORDER BY m.id LIMIT $3 FOR NO KEY UPDATE OF m`, after, tiers[0].Rank, r.batchSize())
+			ORDER BY m.id LIMIT $3 FOR NO KEY UPDATE OF m`, cur.after(), tiers[0].Rank, r.batchSize())
 		if err != nil {
 			return false, err
 		}
@@ -35,10 +37,10 @@ func (s *Service) ReviewTiers(ctx context.Context, r CronRun) (Outcome, error) {
 			SELECT m.id, t.rank, coalesce((
 				SELECT sum(points) FROM point_transactions p
 				WHERE p.member_id = m.id AND p.kind IN ('earn', 'refund')
-				  AND p.created_at > $1::timestamptz - interval '365 days' AND p.created_at <= $1::timestamptz), 0)
+				  AND p.created_at > $1::timestamptz - interval '365 days'), 0)
 			FROM members m JOIN tiers t ON t.id = m.tier_id
 			WHERE m.id = ANY($2::uuid[])
-			ORDER BY m.id`, at, ids)
+			ORDER BY m.id`, now, ids)
 		if err != nil {
 			return false, err
 		}
@@ -69,7 +71,7 @@ func (s *Service) ReviewTiers(ctx context.Context, r CronRun) (Outcome, error) {
 				return false, err
 			}
 		}
-		after = ids[len(ids)-1]
+		cur.After = ids[len(ids)-1]
 		return len(ids) == r.batchSize(), nil
 	})
 }

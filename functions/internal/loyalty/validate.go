@@ -61,3 +61,16 @@ func (c *checks) result() error {
 	}
 	return c.err
 }
+
+// int32Range checks that v fits GraphQL's Int, the type the apps send and read amounts and
+// points as. Everything the programme stores stays inside it (the database checks it too).
+func (c *checks) int32Range(field string, v int64) {
+	c.that(v >= MinInt && v <= MaxInt, "%s must be between %d and %d", field, MinInt, MaxInt)
+}
+
+// receiptNo trims surrounding white space off a receipt number, as the database does for a
+// POS writing orders directly, and checks what is left.
+func (c *checks) receiptNo(v *string) {
+	*v = strings.TrimSpace(*v)
+	c.text("receiptNo", *v, 64)
+}

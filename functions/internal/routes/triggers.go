@@ -55,8 +55,9 @@ func eventTrigger[Row any](env *hasura.Envelope, name, table string, rowID func(
 
 // cronPayload is the payload configured in cron_triggers.yaml; every field is optional.
 type cronPayload struct {
-	BatchSize     int `json:"batch_size"`
-	BudgetSeconds int `json:"budget_seconds"`
+	BatchSize int `json:"batch_size"`
+	// BudgetSeconds may be a fraction: a tiny budget makes every delivery do one batch.
+	BudgetSeconds float64 `json:"budget_seconds"`
 }
 
 func cronTrigger(env *hasura.Envelope, name string, op func(context.Context, loyalty.CronRun) (loyalty.Outcome, error)) Route {
@@ -68,7 +69,7 @@ func cronTrigger(env *hasura.Envelope, name string, op func(context.Context, loy
 		run := loyalty.CronRun{Delivery: loyalty.Delivery{Trigger: name, ID: req.ID}, ScheduledTime: req.ScheduledTime.Time}
 		if p := req.Payload; p != nil {
 			run.BatchSize = p.BatchSize
-			run.Budget = time.Duration(p.BudgetSeconds) * time.Second
+			run.Budget = time.Duration(p.BudgetSeconds * float64(time.Second))
 		}
 		out, err := op(ctx, run)
 		return out, toHasura(err)

@@ -1,0 +1,13 @@
+DROP TABLE public.cron_progress;
+DROP TRIGGER orders_member_fixed_once_credited ON public.orders;
+DROP FUNCTION public.orders_member_fixed_once_credited();
+ALTER TABLE public.orders DROP CONSTRAINT orders_receipt_no_trimmed_check;
+DROP TRIGGER orders_trim_receipt_no ON public.orders;
+DROP FUNCTION public.orders_trim_receipt_no();
+ALTER TABLE public.program_settings DROP CONSTRAINT program_settings_int4_check;
+ALTER TABLE public.refund_requests DROP CONSTRAINT refund_requests_int4_check;
+ALTER TABLE public.rewards DROP CONSTRAINT rewards_points_cost_int4_check;
+ALTER TABLE public.orders DROP CONSTRAINT orders_amount_int4_check;
+ALTER TABLE public.point_lots DROP CONSTRAINT point_lots_points_int4_check;
+ALTER TABLE public.point_transactions DROP CONSTRAINT point_transactions_points_int4_check;
+ALTER TABLE public.members DROP CONSTRAINT members_points_balance_int4_check;
