@@ -9,7 +9,7 @@ BENCH_PKGS   ?= $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_tes
 # Go files of the module; .data (the local PostgreSQL) and .git are left out.
 GO_FILES      = $(shell find . \( -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print)
 
-.PHONY: help dev test vet build bench fmt lint migrate clean
+.PHONY: help dev test vet build lambda bench fmt lint migrate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,6 +30,13 @@ vet: ## go vet ./...
 
 build: ## bin/functions
 	$(GO) build -trimpath -o bin/functions ./functions/cmd/functions
+
+# The Pre Token Generation Lambda for the provided.al2023 runtime on arm64 (Graviton), built
+# so that the same source gives the same zip (no paths, VCS stamps or file times in it).
+lambda: ## bin/cognito-pretoken.zip, the Cognito Pre Token Generation Lambda (docs/identity.md)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w' \
+		-o bin/cognito-pretoken/bootstrap ./functions/cmd/cognito-pretoken
+	$(GO) run ./functions/cmd/lambdazip -o bin/cognito-pretoken.zip bin/cognito-pretoken/bootstrap
 
 bench: ## benchmarks only (BENCHTIME=1s by default), e.g. the binary's startup time
 	@test -n "$(BENCH_PKGS)" || { echo "no benchmarks found"; exit 1; }
