@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -73,7 +74,7 @@ type header struct {
 }
 
 func (h header) logAttrs(ctx context.Context) []any {
-	attrs := []any{"version", string(h.Version), "trigger_source", h.TriggerSource, "user_pool_id", h.UserPoolID, "user_name", h.UserName}
+	attrs := []any{"version", strings.Trim(string(h.Version), `"`), "trigger_source", h.TriggerSource, "user_pool_id", h.UserPoolID, "user_name", h.UserName}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		attrs = append(attrs, "aws_request_id", lc.AwsRequestID)
 	}

@@ -9,11 +9,13 @@
 //
 //	func TestMain(m *testing.M) { os.Exit(cognitotest.Main(m, &local)) }
 //
-// or one per test: cognitotest.Start(t).
+// or one per test: cognitotest.Start(t). StartWith and NewWith take Options, to have
+// cognito-local call a Lambda trigger served by the test (see Lambda).
 package cognitotest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -64,9 +66,12 @@ func Main(m *testing.M, l **Local) int {
 }
 
 // Start starts a cognito-local for one test; it is stopped when the test ends.
-func Start(t testing.TB) *Local {
+func Start(t testing.TB) *Local { t.Helper(); return StartWith(t, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Local {
 	t.Helper()
-	l, err := New()
+	l, err := NewWith(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +119,46 @@ func moduleRoot() (string, error) {
 	}
 }
 
+// Options changes how cognito-local starts. The zero value is a cognito-local without
+// triggers.
+type Options struct {
+	// Lambda is where cognito-local invokes its triggers (cognito-local reads its triggers at
+	// start only, hence an option and not a method).
+	Lambda *Lambda
+	// PreTokenGeneration names the function of Lambda that cognito-local invokes before it
+	// issues tokens (on InitiateAuth and refresh).
+	PreTokenGeneration string
+}
+
+// config is cognito-local's .cognito/config.json for o.
+func (o Options) config() ([]byte, error) {
+	// Pools whose usernames are not e-mails (cognito-local's default makes them e-mails and
+	// the username the sub): the tests then show that users are found by sub, not username.
+	c := map[string]any{"UserPoolDefaults": map[string]any{"UsernameAttributes": []string{}}}
+	if o.PreTokenGeneration != "" {
+		if o.Lambda == nil {
+			return nil, errors.New("cognitotest: a PreTokenGeneration trigger needs a Lambda to call")
+		}
+		c["LambdaClient"] = map[string]any{
+			"endpoint":    o.Lambda.URL,
+			"region":      Region,
+			"credentials": map[string]string{"accessKeyId": "local", "secretAccessKey": "local"},
+		}
+		c["TriggerFunctions"] = map[string]string{"PreTokenGeneration": o.PreTokenGeneration}
+	}
+	return json.Marshal(c)
+}
+
 // New starts cognito-local on a free port, in a temporary working directory (it keeps its
 // data in ./.cognito), and waits until it answers.
-func New() (*Local, error) {
+func New() (*Local, error) { return NewWith(Options{}) }
+
+// NewWith is New with options.
+func NewWith(o Options) (*Local, error) {
+	config, err := o.config()
+	if err != nil {
+		return nil, err
+	}
 	bin, err := Bin()
 	if err != nil {
 		return nil, err
@@ -129,10 +171,8 @@ func New() (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Pools whose usernames are not e-mails (cognito-local's default makes them e-mails and
-	// the username the sub): the tests then show that users are found by sub, not username.
 	if err := os.MkdirAll(filepath.Join(dir, ".cognito"), 0o755); err == nil {
-		err = os.WriteFile(filepath.Join(dir, ".cognito", "config.json"), []byte(`{"UserPoolDefaults":{"UsernameAttributes":[]}}`), 0o644)
+		err = os.WriteFile(filepath.Join(dir, ".cognito", "config.json"), config, 0o644)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
