@@ -27,8 +27,10 @@ const (
 	AccountDeletedReason = "account deleted"
 )
 
-// DeleteMyAccount deletes the caller's account: it cancels their live coupons, forfeits their
-// points with one ledger entry, anonymises their member row, and deletes their Cognito user.
+// DeleteMyAccount deletes the caller's account: it cancels their live coupons (giving limited
+// stock back), brings their balance to zero with one ledger entry (forfeiting points or writing
+// off a debt), deactivates their staff rows, anonymises their member row, and deletes their
+// Cognito user.
 // The ledger, orders and coupons stay, for the books.
 //
 // The order of the effects is what makes a retry after any failure converge with nothing
@@ -70,32 +72,41 @@ func (s *Service) DeleteMyAccount(ctx context.Context, c Caller, _ struct{}) (De
 }
 
 // forgetMember does the database part of an account deletion, once: on a member deleted
-// already it changes nothing.
+// already it changes nothing. A signed-in user with no member row has only staff rows to
+// deactivate; their Cognito user is still deleted (app stores require that every account can
+// be deleted, whether or not it ever joined the programme).
 func forgetMember(ctx context.Context, tx pgx.Tx, id string, now time.Time) error {
-	m, ok, err := lockMember(ctx, tx, id)
-	if err != nil {
+	// The user's staff rows go with the account: a deleted user must not keep store rights
+	// should the same sub ever sign in again.
+	if _, err := tx.Exec(ctx, `UPDATE staff SET active = false WHERE user_id = $1 AND active`, id); err != nil {
 		return err
 	}
-	if !ok {
-		return fail(CodeNotRegistered, "there is no member account to delete")
-	}
-	if m.Deleted {
-		return nil
+	m, ok, err := lockMember(ctx, tx, id)
+	if err != nil || !ok || m.Deleted {
+		return err
 	}
 	// Live coupons (issued and not expired) are cancelled, and no longer honoured at the
-	// counter. As with coupons that expire, the reward's stock is not given back. An issued
-	// coupon already past its expiry is left for expire_coupons to mark expired, which is
-	// what it is.
-	if _, err := tx.Exec(ctx, `UPDATE coupons SET status = 'cancelled' WHERE member_id = $1 AND status = 'issued' AND expires_at > $2`, id, now); err != nil {
+	// counter; a reward with limited stock gets its unit back, since nobody will use it. An
+	// issued coupon already past its expiry is left for expire_coupons to mark expired, which
+	// is what it is (its stock stays used, as for any expired coupon).
+	if _, err := tx.Exec(ctx, `
+		WITH cancelled AS (
+			UPDATE coupons SET status = 'cancelled'
+			WHERE member_id = $1 AND status = 'issued' AND expires_at > $2
+			RETURNING reward_id
+		)
+		UPDATE rewards r SET stock = r.stock + c.n
+		FROM (SELECT reward_id, count(*)::int AS n FROM cancelled GROUP BY reward_id) c
+		WHERE r.id = c.reward_id AND r.stock IS NOT NULL`, id, now); err != nil {
 		return err
 	}
-	// A positive balance is forfeited with one entry; it empties the lots with it. A negative
-	// balance (a debt a refund left) is not the member's to keep or ours to write off here:
-	// no entry is written, and the row keeps the debt, which the ledger explains. The key is
-	// one per member: this runs once, deleted_at being set in the same transaction.
-	if m.Balance > 0 {
+	// The balance goes to zero with one adjust entry: a positive balance is forfeited (it
+	// empties the lots with it), and a negative one (a debt a refund left) is written off, so
+	// no debt stays on a member nobody can reach. The key is one per member: this runs once,
+	// deleted_at being set in the same transaction.
+	if m.Balance != 0 {
 		reason := AccountDeletedReason
-		_, err := post(ctx, tx, &m, entry{Kind: KindAdjust, Points: -m.Balance, Reason: &reason, Key: "delete:" + id, At: now}, 0)
+		_, err := post(ctx, tx, &m, entry{Kind: KindAdjust, Points: -m.Balance, Reason: &reason, Key: "delete:" + id, At: now}, 1)
 		if errors.Is(err, errDuplicate) {
 			return fmt.Errorf("ledger entry delete:%s exists while member %s is not deleted", id, id)
 		}
@@ -104,7 +115,7 @@ func forgetMember(ctx context.Context, tx pgx.Tx, id string, now time.Time) erro
 		}
 	}
 	// The personal data goes. What stays: the id (the ledger, orders and coupons refer to it;
-	// it names no Cognito user any more), the tier, the balance (0, or a debt), created_at, and
+	// it names no Cognito user any more), the tier, the balance (0), created_at, and
 	// member_code. member_code stays because it is how the card, the counter and support name
 	// a member, so the books stay joinable on it, and because the column is NOT NULL UNIQUE:
 	// kept there, the code is never drawn again for a new member, so the old card cannot

@@ -31,15 +31,16 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 	}
 	now := s.clock()
 	var memberID string
+	var qr MemberQR
 	if hasQR {
 		if s.qr == nil {
 			return EarnPointsOutput{}, fail(CodeQRInvalid, "member QR codes are not enabled here (MEMBER_QR_SECRET is not set): use the member code")
 		}
-		id, err := s.qr.VerifyMemberQR(*in.MemberQRToken, now)
-		if err != nil {
+		var err error
+		if qr, err = s.qr.VerifyMemberQR(*in.MemberQRToken, now); err != nil {
 			return EarnPointsOutput{}, err
 		}
-		memberID = id
+		memberID = qr.MemberID
 	}
 	var out EarnPointsOutput
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -59,6 +60,11 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		o, err := claimOrder(ctx, tx, in, memberID, now)
 		if err != nil {
 			return err
+		}
+		if hasQR {
+			if err := useMemberQR(ctx, tx, qr, o.ID, now); err != nil {
+				return err
+			}
 		}
 		m, ok, err := lockMember(ctx, tx, memberID)
 		if err != nil {
@@ -127,6 +133,27 @@ func claimOrder(ctx context.Context, tx pgx.Tx, in EarnPointsInput, memberID str
 		o.MemberID, o.Status = &memberID, "paid"
 	}
 	return o, err
+}
+
+// useMemberQR records that the QR token qr credited order orderID. A token serves one
+// receipt: the same token on the same receipt again is a retry of that earn; on another
+// receipt it is qr_invalid (a screenshot of a card passed around, or a cashier scanning the
+// same phone twice).
+func useMemberQR(ctx context.Context, tx pgx.Tx, qr MemberQR, orderID string, now time.Time) error {
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO member_qr_uses (token_id, member_id, order_id, used_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (token_id) DO NOTHING`, qr.TokenID, qr.MemberID, orderID, now)
+	if err != nil || tag.RowsAffected() == 1 {
+		return err
+	}
+	var first string
+	if err := tx.QueryRow(ctx, `SELECT order_id FROM member_qr_uses WHERE token_id = $1`, qr.TokenID).Scan(&first); err != nil {
+		return err
+	}
+	if first != orderID {
+		return fail(CodeQRInvalid, "this QR code was already used for another receipt: ask the member to refresh their card")
+	}
+	return nil
 }
 
 // credited is the earn entry of an order.

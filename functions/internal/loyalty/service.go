@@ -23,9 +23,16 @@ type Service struct {
 // member id back out of it at the counter.
 type QRTokens interface {
 	IssueMemberQR(memberID string, now, expires time.Time) (string, error)
-	// VerifyMemberQR returns the member id the token names; an expired token is *Error
-	// qr_expired, any other bad token qr_invalid.
-	VerifyMemberQR(token string, now time.Time) (memberID string, err error)
+	// VerifyMemberQR returns the member and the token id a token names; an expired token is
+	// *Error qr_expired, any other bad token qr_invalid.
+	VerifyMemberQR(token string, now time.Time) (MemberQR, error)
+}
+
+// MemberQR is what a verified member QR token says: whose card it is, and its own id, which
+// earnPoints records with the receipt it credited so the token serves one receipt only.
+type MemberQR struct {
+	MemberID string
+	TokenID  string
 }
 
 // Option changes a Service.

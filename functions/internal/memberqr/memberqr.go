@@ -1,9 +1,12 @@
 // Package memberqr signs and reads the short-lived token a member's card shows as a QR code,
 // so a cashier can credit a receipt without typing the member code. The token is an HS256
-// JWT naming the member, signed with MEMBER_QR_SECRET.
+// JWT naming the member (sub), with its own id (jti) so that it can be used for one receipt
+// only, signed with MEMBER_QR_SECRET.
 package memberqr
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -15,11 +18,14 @@ import (
 )
 
 // issuer and audience keep these tokens from being taken for any other JWT signed with the
-// same key, and the other way round.
+// same key, and the other way round. Short, because every byte makes the QR code denser.
 const (
-	issuer   = "kaiser-kitchen-loyalty"
+	issuer   = "kk-loyalty"
 	audience = "member-qr"
 )
+
+// tokenIDBytes of randomness give a jti that never repeats in practice (2^96).
+const tokenIDBytes = 12
 
 // Tokens issues and verifies member QR tokens.
 type Tokens struct{ key []byte }
@@ -34,10 +40,15 @@ func New(key string) (*Tokens, error) {
 
 var _ loyalty.QRTokens = (*Tokens)(nil)
 
-// IssueMemberQR signs a token for memberID valid until expires.
-func (t *Tokens) IssueMemberQR(memberID string, now, expires time.Time) (string, error) {
+// IssueMemberQR signs a token for memberID valid until expires. It has no iat or nbf: only
+// exp bounds it, so pods whose clocks differ by a little never refuse a fresh token.
+func (t *Tokens) IssueMemberQR(memberID string, _, expires time.Time) (string, error) {
+	id := make([]byte, tokenIDBytes)
+	if _, err := rand.Read(id); err != nil {
+		return "", err
+	}
 	tok, err := jwt.NewBuilder().Issuer(issuer).Audience([]string{audience}).Subject(memberID).
-		IssuedAt(now).Expiration(expires).Build()
+		JwtID(base64.RawURLEncoding.EncodeToString(id)).Expiration(expires).Build()
 	if err != nil {
 		return "", err
 	}
@@ -45,19 +56,21 @@ func (t *Tokens) IssueMemberQR(memberID string, now, expires time.Time) (string,
 	return string(signed), err
 }
 
-// VerifyMemberQR returns the member a token names: qr_expired once it has expired, qr_invalid
-// for anything not signed by us for this purpose.
-func (t *Tokens) VerifyMemberQR(token string, now time.Time) (string, error) {
+// VerifyMemberQR returns the member a token names and the token's id: qr_expired once it has
+// expired (no leeway: the same fleet issues and reads them), qr_invalid for anything not
+// signed by us with HS256 for this purpose, or lacking exp, jti or sub.
+func (t *Tokens) VerifyMemberQR(token string, now time.Time) (loyalty.MemberQR, error) {
 	tok, err := jwt.Parse([]byte(token), jwt.WithKey(jwa.HS256, t.key), jwt.WithValidate(true),
 		jwt.WithIssuer(issuer), jwt.WithAudience(audience),
-		jwt.WithClock(jwt.ClockFunc(func() time.Time { return now })), jwt.WithAcceptableSkew(5*time.Second))
+		jwt.WithRequiredClaim(jwt.ExpirationKey), jwt.WithRequiredClaim(jwt.JwtIDKey), jwt.WithRequiredClaim(jwt.SubjectKey),
+		jwt.WithClock(jwt.ClockFunc(func() time.Time { return now })), jwt.WithAcceptableSkew(0))
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired()):
-		return "", &loyalty.Error{Code: loyalty.CodeQRExpired, Message: "the member's QR code has expired: ask them to refresh their card"}
+		return loyalty.MemberQR{}, &loyalty.Error{Code: loyalty.CodeQRExpired, Message: "the member's QR code has expired: ask them to refresh their card"}
 	case err != nil:
-		return "", &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: fmt.Sprintf("not a member QR code of this programme (%v)", err)}
-	case tok.Subject() == "":
-		return "", &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: "the QR code names no member"}
+		return loyalty.MemberQR{}, &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: fmt.Sprintf("not a member QR code of this programme (%v)", err)}
+	case tok.Subject() == "" || tok.JwtID() == "":
+		return loyalty.MemberQR{}, &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: "the QR code names no member or has no id"}
 	}
-	return tok.Subject(), nil
+	return loyalty.MemberQR{MemberID: tok.Subject(), TokenID: tok.JwtID()}, nil
 }

@@ -409,7 +409,13 @@ func TestEarnPointsByMemberQRToken(t *testing.T) {
 	if out.MemberID != id || out.PointsEarned != 20 || out.PointsBalance != 20 || out.Duplicate {
 		t.Fatalf("earn by QR = %+v; want 20 points for %s", out, id)
 	}
+	// The counter's retry of the same receipt with the same token is the same earn.
+	again := call[loyalty.EarnPointsOutput](t, w, "earnPoints", earn("Q-1", good), staff(w.crew))
+	if !again.Duplicate || again.TransactionID != out.TransactionID || again.PointsEarned != 20 {
+		t.Fatalf("retry with the same token = %+v; want the first result, duplicate", again)
+	}
 	w.refuseAll(t, "earnPoints", []refusal{
+		{"the same token on another receipt is qr_invalid", earn("Q-2", good), staff(w.crew), loyalty.CodeQRInvalid},
 		{"an expired QR token is qr_expired", earn("Q-2", issue(tokens, id, now.Add(-5*time.Minute), now.Add(-time.Minute))), staff(w.crew), loyalty.CodeQRExpired},
 		{"a token signed with another key is qr_invalid", earn("Q-2", issue(otherKey, id, now, now.Add(2*time.Minute))), staff(w.crew), loyalty.CodeQRInvalid},
 		{"a token that is no token at all is qr_invalid", earn("Q-2", "not.a.token"), staff(w.crew), loyalty.CodeQRInvalid},

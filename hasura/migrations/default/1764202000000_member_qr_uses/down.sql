@@ -1,0 +1,1 @@
+DROP TABLE public.member_qr_uses;
