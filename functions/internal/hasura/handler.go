@@ -110,14 +110,14 @@ func EventTrigger[Row, Out any](env *Envelope, fn func(context.Context, *EventRe
 				DeliveryInfo DeliveryInfo `json:"delivery_info"`
 			}
 			_ = json.Unmarshal(body, &probe)
-			withDelivery(ctx, probe.Trigger.Name, probe.ID, probe.DeliveryInfo.CurrentRetry)
+			withDelivery(ctx, probe.Trigger.Name, probe.ID, probe.DeliveryInfo.CurrentRetry, probe.DeliveryInfo.retriesLeft())
 			return nil, log, probe.Trigger.Name, err
 		}
 		log = log.With("trigger", req.Trigger.Name, "event_id", req.ID, "op", req.Event.Op, "attempt", req.DeliveryInfo.CurrentRetry)
 		if req.Event.TraceContext != nil {
 			log = log.With("trace_id", req.Event.TraceContext.TraceID)
 		}
-		ctx = withDelivery(ctx, req.Trigger.Name, req.ID, req.DeliveryInfo.CurrentRetry)
+		ctx = withDelivery(ctx, req.Trigger.Name, req.ID, req.DeliveryInfo.CurrentRetry, req.DeliveryInfo.retriesLeft())
 		out, err := fn(ctx, &req)
 		return out, log, req.Trigger.Name, err
 	})
@@ -133,11 +133,13 @@ func CronTrigger[Payload, Out any](env *Envelope, fn func(context.Context, *Cron
 				Name string `json:"name"`
 			}
 			_ = json.Unmarshal(body, &probe)
-			withDelivery(ctx, probe.Name, probe.ID, 0)
+			withDelivery(ctx, probe.Name, probe.ID, 0, true)
 			return nil, log, probe.Name, err
 		}
 		log = log.With("trigger", req.Name, "event_id", req.ID, "scheduled_time", req.ScheduledTime.Time)
-		ctx = withDelivery(ctx, req.Name, req.ID, 0)
+		// A cron delivery does not say which attempt it is: Hasura stops after retry_conf's
+		// num_retries whatever we answer, so a pause is always worth asking for.
+		ctx = withDelivery(ctx, req.Name, req.ID, 0, true)
 		out, err := fn(ctx, &req)
 		return out, log, req.Name, err
 	})
@@ -199,7 +201,9 @@ func (env *Envelope) serve(k kind, handle handleFunc) http.Handler {
 		}
 		if k != kindAction {
 			env.recordFailure(ctx, log, name, body, status, err)
-			if status == http.StatusServiceUnavailable {
+			// Once Hasura's retries are spent, no pause is asked for: the failure waits in
+			// trigger_failures for an operator (loyaltyctl failures replay).
+			if status == http.StatusServiceUnavailable && deliveryFrom(ctx).retriesLeft {
 				w.Header().Set("Retry-After", strconv.Itoa(int(env.retryAfter().Seconds())))
 			}
 		}
@@ -263,13 +267,15 @@ type deliveryKey struct{}
 type delivery struct {
 	trigger, id string
 	attempt     int
+	// retriesLeft: Hasura will deliver this event again after a failure.
+	retriesLeft bool
 }
 
 // withDelivery notes which delivery ctx serves. serve puts an empty note in the context before
 // decoding, fills it through here, and reads it back for the failure record after the handler
 // returned: a value added with context.WithValue inside the handler would not reach it.
-func withDelivery(ctx context.Context, trigger, id string, attempt int) context.Context {
-	d := delivery{trigger: trigger, id: id, attempt: attempt}
+func withDelivery(ctx context.Context, trigger, id string, attempt int, retriesLeft bool) context.Context {
+	d := delivery{trigger: trigger, id: id, attempt: attempt, retriesLeft: retriesLeft}
 	if note, ok := ctx.Value(deliveryKey{}).(*delivery); ok {
 		*note = d
 		return ctx

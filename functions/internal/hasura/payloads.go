@@ -166,6 +166,10 @@ type DeliveryInfo struct {
 	CurrentRetry int `json:"current_retry"`
 }
 
+// retriesLeft: current_retry counts the attempts before this one, so Hasura tries again
+// after this attempt only while it is below max_retries.
+func (d DeliveryInfo) retriesLeft() bool { return d.CurrentRetry < d.MaxRetries }
+
 // TraceContext is the tracing span Hasura attaches, when it has one.
 type TraceContext struct {
 	TraceID string `json:"trace_id"`

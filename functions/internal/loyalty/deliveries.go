@@ -24,6 +24,8 @@ type Outcome struct {
 	Members   int    `json:"members,omitempty"`
 	Coupons   int    `json:"coupons,omitempty"`
 	Batches   int    `json:"batches,omitempty"`
+	// Deliveries is how many old delivery records housekeeping pruned.
+	Deliveries int `json:"deliveries,omitempty"`
 }
 
 // claimDelivery records d in tx. ok is false when d was recorded before (its first outcome

@@ -894,6 +894,7 @@ func TestTheTableServesEveryHandlerOfTheContract(t *testing.T) {
 		"member_welcome": routes.EventTrigger, "order_paid": routes.EventTrigger, "order_refunded": routes.EventTrigger,
 		"point_transaction_created": routes.EventTrigger,
 		"expire_points":             routes.CronTrigger, "expire_coupons": routes.CronTrigger, "birthday_bonus": routes.CronTrigger, "tier_review": routes.CronTrigger,
+		"housekeeping": routes.CronTrigger,
 	}
 	if !maps.Equal(kinds, want) {
 		t.Errorf("routes = %v, want %v", kinds, want)

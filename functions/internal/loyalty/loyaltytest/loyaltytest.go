@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/invariants"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
 )
 
@@ -92,56 +93,16 @@ func Count(t testing.TB, db *pgxpool.Pool, sql string, args ...any) int64 {
 	return n
 }
 
-// invariants are the rules of product.md that hold always; each query returns the rows that
-// break its rule.
-var invariants = []struct{ rule, sql string }{
-	{"points_balance is the sum of the member's ledger", `
-		SELECT m.id::text, m.points_balance, coalesce(sum(t.points), 0)
-		FROM members m LEFT JOIN point_transactions t ON t.member_id = m.id
-		GROUP BY m.id HAVING m.points_balance <> coalesce(sum(t.points), 0)`},
-	{"the lots hold max(balance, 0)", `
-		SELECT m.id::text, greatest(m.points_balance, 0), coalesce(sum(l.remaining), 0)
-		FROM members m LEFT JOIN point_lots l ON l.member_id = m.id
-		GROUP BY m.id HAVING greatest(m.points_balance, 0) <> coalesce(sum(l.remaining), 0)`},
-	{"balance_after is the running balance, in the order entries were posted", `
-		SELECT id::text, balance_after, running FROM (
-			SELECT id, balance_after, sum(points) OVER (PARTITION BY member_id ORDER BY seq) AS running
-			FROM point_transactions) x
-		WHERE balance_after <> running`},
-	{"only a refund leaves a balance below zero", `
-		SELECT id::text, kind, balance_after FROM point_transactions
-		WHERE balance_after < 0 AND kind <> 'refund' AND points <= 0`},
-	{"an order earns once", `
-		SELECT order_id::text, count(*), 0 FROM point_transactions WHERE kind = 'earn' GROUP BY order_id HAVING count(*) > 1`},
-	{"refunds never reverse more than the order earned", `
-		SELECT order_id::text, sum(points) FILTER (WHERE kind = 'earn'), -sum(points) FILTER (WHERE kind = 'refund')
-		FROM point_transactions WHERE order_id IS NOT NULL GROUP BY order_id
-		HAVING coalesce(-sum(points) FILTER (WHERE kind = 'refund'), 0) > coalesce(sum(points) FILTER (WHERE kind = 'earn'), 0)`},
-	{"every redemption has its coupon, and every coupon its redemption", `
-		SELECT c.id::text, count(t.id), 1 FROM coupons c LEFT JOIN point_transactions t ON t.coupon_id = c.id AND t.kind = 'redeem'
-		GROUP BY c.id HAVING count(t.id) <> 1`},
-}
-
-// CheckInvariants fails the test for every row that breaks an invariant of product.md.
+// CheckInvariants fails the test for every row that breaks an invariant of product.md, as
+// the invariants package (and so loyaltyctl) checks them.
 func CheckInvariants(t testing.TB, db *pgxpool.Pool) {
 	t.Helper()
-	for _, inv := range invariants {
-		rows, err := db.Query(context.Background(), inv.sql)
-		if err != nil {
-			t.Fatalf("invariant %q: %v", inv.rule, err)
-		}
-		for rows.Next() {
-			var id string
-			var a, b any
-			if err := rows.Scan(&id, &a, &b); err != nil {
-				t.Fatal(err)
-			}
-			t.Errorf("invariant broken: %s: %s (%v vs %v)", inv.rule, id, a, b)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
+	vs, err := invariants.Check(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		t.Errorf("invariant broken: %s", v)
 	}
 }
 

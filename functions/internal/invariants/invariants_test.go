@@ -1,0 +1,115 @@
+package invariants_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/invariants"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func exec(t *testing.T, db *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+const member = `INSERT INTO members (id, member_code, display_name, points_balance) VALUES ('00000000-0000-4000-8000-000000000001', '0000000001', 'm', $1)`
+
+// credit posts a consistent credit of points to the member: entry, lot and balance.
+func credit(t *testing.T, db *pgxpool.Pool, key string, points int64) {
+	t.Helper()
+	exec(t, db, `
+		WITH e AS (
+			INSERT INTO point_transactions (member_id, kind, points, balance_after, reason, idempotency_key)
+			SELECT id, 'adjust', $2, points_balance + $2, 'test', $1 FROM members WHERE id = '00000000-0000-4000-8000-000000000001'
+			RETURNING id, member_id, points),
+		l AS (INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
+			SELECT member_id, id, points, points, now(), now() + interval '1 year' FROM e)
+		UPDATE members SET points_balance = points_balance + $2 WHERE id = '00000000-0000-4000-8000-000000000001'`, key, points)
+}
+
+func TestEachRuleReportsTheRowsThatBreakIt(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, db *pgxpool.Pool)
+		rules []string // the rules broken, by name
+	}{
+		{"a consistent member breaks nothing", func(t *testing.T, db *pgxpool.Pool) {
+			exec(t, db, member, 0)
+			credit(t, db, "a", 50)
+		}, nil},
+		{"a balance without entries breaks the ledger and the lots", func(t *testing.T, db *pgxpool.Pool) {
+			exec(t, db, member, 40)
+		}, []string{invariants.Rules[0].Name, invariants.Rules[1].Name}},
+		{"a lot emptied by hand breaks the lots rule only", func(t *testing.T, db *pgxpool.Pool) {
+			exec(t, db, member, 0)
+			credit(t, db, "a", 50)
+			exec(t, db, `UPDATE point_lots SET remaining = 10`)
+		}, []string{invariants.Rules[1].Name}},
+		{"a stock check dropped by a hotfix is reported", func(t *testing.T, db *pgxpool.Pool) {
+			exec(t, db, `ALTER TABLE rewards DROP CONSTRAINT rewards_stock_check`)
+		}, []string{"no reward issues more coupons than its stock"}},
+		{"a negative stock is reported with its reward", func(t *testing.T, db *pgxpool.Pool) {
+			exec(t, db, `ALTER TABLE rewards DROP CONSTRAINT rewards_stock_check`)
+			exec(t, db, `INSERT INTO rewards (name, points_cost, stock) VALUES ('r', 10, -1)`)
+		}, []string{"no reward issues more coupons than its stock", "no reward issues more coupons than its stock"}},
+		{"a second earn of an order is reported", func(t *testing.T, db *pgxpool.Pool) {
+			exec(t, db, member, 0)
+			exec(t, db, `INSERT INTO stores (id, code, name) VALUES ('00000000-0000-4000-8000-00000000000a', 'S1', 's')`)
+			exec(t, db, `INSERT INTO orders (id, store_id, receipt_no, member_id, amount) VALUES ('00000000-0000-4000-8000-0000000000b1', '00000000-0000-4000-8000-00000000000a', 'R1', '00000000-0000-4000-8000-000000000001', 100)`)
+			for _, k := range []string{"e1", "e2"} {
+				exec(t, db, `INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, idempotency_key)
+					VALUES ('00000000-0000-4000-8000-000000000001', 'earn', 0, 0, '00000000-0000-4000-8000-0000000000b1', $1)`, k)
+			}
+		}, []string{"an order earns once"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := pgtest.Pool(t)
+			tt.setup(t, db)
+			vs, err := invariants.Check(context.Background(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range vs {
+				got = append(got, v.Rule)
+				if v.Key == "" || v.Got == "" || v.Want == "" {
+					t.Errorf("violation without its detail: %+v", v)
+				}
+			}
+			if !slices.Equal(got, tt.rules) {
+				t.Errorf("broken rules %q, want %q (%v)", got, tt.rules, vs)
+			}
+		})
+	}
+}
+
+// A hotfix checks inside its transaction, before commit: Check sees what the transaction did.
+func TestCheckSeesTheChangesOfTheTransactionItRunsIn(t *testing.T) {
+	db := pgtest.Pool(t)
+	ctx := context.Background()
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, member, 7); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := invariants.Check(ctx, tx)
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("inside the transaction: %v, %v; want the ledger and lots rules broken", vs, err)
+	}
+	if vs, err := invariants.Check(ctx, db); err != nil || len(vs) != 0 {
+		t.Fatalf("outside it: %v, %v; want nothing", vs, err)
+	}
+}
