@@ -35,10 +35,12 @@ var policy = contract.Policy{
 	Roles: []string{"anonymous", "member", "staff"},
 	// The Pre Token Generation Lambda puts only the user id (and the roles) in the token.
 	SessionVariables: []string{contract.UserIDVariable},
-	// A member edits their own profile; everything else is written by the functions or admin:
-	// the ledger, lots, coupons, balances and program settings above all.
+	// A member edits their own profile and marks their notifications read; everything else is
+	// written by the functions or admin: the ledger, lots, coupons, balances, campaigns and
+	// program settings above all.
 	Writes: []contract.WriteGrant{
 		{Table: "members", Op: "update", Role: "member", Columns: []string{"display_name", "phone", "birthday"}},
+		{Table: "notifications", Op: "update", Role: "member", Columns: []string{"read_at"}},
 	},
 	Owned: []contract.Ownership{
 		{Role: "member", Table: "members", Column: "id"},
@@ -46,11 +48,12 @@ var policy = contract.Policy{
 		{Role: "member", Table: "point_lots", Column: "member_id"},
 		{Role: "member", Table: "coupons", Column: "member_id"},
 		{Role: "member", Table: "orders", Column: "member_id"},
+		{Role: "member", Table: "notifications", Column: "member_id"},
 	},
 	Private: []contract.Private{
-		{Role: "anonymous", Tables: []string{"members", "staff", "orders", "coupons", "point_transactions", "point_lots"}},
+		{Role: "anonymous", Tables: []string{"members", "staff", "orders", "coupons", "point_transactions", "point_lots", "notifications"}},
 	},
-	Limited:  []string{"point_transactions", "point_lots", "coupons", "orders"},
+	Limited:  []string{"point_transactions", "point_lots", "coupons", "orders", "notifications"},
 	MaxLimit: 500,
 }
 

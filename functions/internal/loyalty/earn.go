@@ -78,7 +78,7 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 			return err
 		}
 		out = EarnPointsOutput{TransactionID: res.TransactionID, MemberID: m.ID, PointsEarned: res.Points,
-			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate}
+			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate, CampaignIDs: res.CampaignIDs}
 		return nil
 	})
 	return out, err
@@ -103,7 +103,7 @@ func resolveMember(ctx context.Context, tx pgx.Tx, code *string, memberID *strin
 // no member yet) is the same order; anything else is receipt_conflict. It returns the order
 // as it stands for the member, locked.
 func claimOrder(ctx context.Context, tx pgx.Tx, in EarnPointsInput, memberID string, now time.Time) (order, error) {
-	o := order{StoreID: in.StoreID, MemberID: &memberID, Amount: in.Amount, Status: "paid"}
+	o := order{StoreID: in.StoreID, MemberID: &memberID, Amount: in.Amount, Status: "paid", PaidAt: now}
 	err := tx.QueryRow(ctx, `
 		INSERT INTO orders (store_id, receipt_no, member_id, amount, status, paid_at)
 		VALUES ($1, $2, $3, $4, 'paid', $5)
@@ -162,20 +162,28 @@ type credited struct {
 	Points        int64
 	BalanceAfter  int64
 	Duplicate     bool
+	CampaignIDs   []string
 }
 
 // creditOrder posts the earn entry of order o for the locked member, once per order
-// whichever path (earnPoints or order_paid) gets there first. A refund a POS recorded before
-// the order was credited is reversed in the same transaction, and only then is the tier
-// checked, so an upgrade sees the net points. BalanceAfter is the balance after both.
+// whichever path (earnPoints or order_paid) gets there first, with the campaigns that match
+// the order at its paid_at (the member's tier as it was before this order) in the same one
+// entry. A refund a POS recorded before the order was credited is reversed in the same
+// transaction, and only then is the tier checked, so an upgrade sees the net points. The
+// member's first qualifying order settles their referral. BalanceAfter is the balance after
+// all of it.
 func creditOrder(ctx context.Context, tx pgx.Tx, m *member, o order, st Settings, now time.Time) (credited, error) {
 	key := "earn:" + o.ID
-	points := PointsFor(o.Amount, st, m.MultiplierPct)
-	p, err := post(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &o.ID, StoreID: &o.StoreID, Key: key, At: now}, st.PointsValidityDays)
+	campaigns, err := matchingCampaigns(ctx, tx, OrderFacts{StoreID: o.StoreID, PaidAt: o.PaidAt, Amount: o.Amount, TierRank: m.TierRank}, st.Timezone)
+	if err != nil {
+		return credited{}, err
+	}
+	points, applied := ApplyCampaigns(BasePoints(o.Amount, st), m.MultiplierPct, campaigns)
+	p, err := post(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &o.ID, StoreID: &o.StoreID, Key: key, At: now, CampaignIDs: applied}, st.PointsValidityDays)
 	if errors.Is(err, errDuplicate) {
 		var first credited
-		err = tx.QueryRow(ctx, `SELECT id, points, balance_after FROM point_transactions WHERE idempotency_key = $1`, key).
-			Scan(&first.TransactionID, &first.Points, &first.BalanceAfter)
+		err = tx.QueryRow(ctx, `SELECT id, points, balance_after, campaign_ids::text[] FROM point_transactions WHERE idempotency_key = $1`, key).
+			Scan(&first.TransactionID, &first.Points, &first.BalanceAfter, &first.CampaignIDs)
 		first.Duplicate = true
 		return first, err
 	}
@@ -190,5 +198,8 @@ func creditOrder(ctx context.Context, tx pgx.Tx, m *member, o order, st Settings
 	if err := upgradeTier(ctx, tx, m, now); err != nil {
 		return credited{}, err
 	}
-	return credited{TransactionID: p.ID, Points: points, BalanceAfter: m.Balance}, nil
+	if err := settleReferral(ctx, tx, m, o, st, now); err != nil {
+		return credited{}, err
+	}
+	return credited{TransactionID: p.ID, Points: points, BalanceAfter: m.Balance, CampaignIDs: applied}, nil
 }

@@ -25,6 +25,7 @@ const (
 	CodeOrderOverLimit     Code = "order_over_limit"
 	CodeQRExpired          Code = "qr_expired"
 	CodeQRInvalid          Code = "qr_invalid"
+	CodeReferralInvalid    Code = "referral_invalid"
 	// CodeNotConfigured: the feature needs a setting this deployment lacks.
 	CodeNotConfigured Code = "not_configured"
 )

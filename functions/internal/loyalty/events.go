@@ -138,14 +138,14 @@ func (s *Service) TransactionPosted(ctx context.Context, d Delivery, transaction
 				return Outcome{}, err
 			}
 			if m.TierID != before {
-				if err := notify(ctx, tx, m.ID, "tier_up", nil, "tier:"+m.ID+":"+m.TierID+":"+transactionID, now,
-					"You reached a new tier", fmt.Sprintf("Welcome to %s.", m.TierID)); err != nil {
+				if err := notify(ctx, tx, m.ID, "tier_up", nil, "tier:"+m.ID+":"+m.TierID+":"+transactionID, now, message{
+					Title: "You reached a new tier", Body: fmt.Sprintf("Welcome to %s.", m.TierID),
+					Data: map[string]any{"tierId": m.TierID, "previousTierId": before}}); err != nil {
 					return Outcome{}, err
 				}
 			}
 		}
-		title, body := transactionMessage(kind, points)
-		if err := notify(ctx, tx, m.ID, kind, &transactionID, "tx:"+transactionID, now, title, body); err != nil {
+		if err := notify(ctx, tx, m.ID, kind, &transactionID, "tx:"+transactionID, now, transactionMessage(kind, points)); err != nil {
 			return Outcome{}, err
 		}
 		return Outcome{Points: points}, nil

@@ -28,14 +28,19 @@ type member struct {
 	MultiplierPct int
 	Balance       int64
 	Deleted       bool
+	// ReferredBy is the member whose referral code this member registered with.
+	ReferredBy *string
+	// ReferralPaid: the referral was settled by a qualifying order.
+	ReferralPaid bool
 }
 
-const memberColumns = `m.id, m.member_code, m.tier_id, t.rank, t.earn_multiplier_pct, m.points_balance, m.deleted_at IS NOT NULL`
+const memberColumns = `m.id, m.member_code, m.tier_id, t.rank, t.earn_multiplier_pct, m.points_balance, m.deleted_at IS NOT NULL,
+	m.referred_by, m.referral_order_id IS NOT NULL`
 
 // scanMember reads memberColumns, after any columns of before that the query selects first.
 func scanMember(row pgx.Row, before ...any) (member, error) {
 	var m member
-	err := row.Scan(append(before, &m.ID, &m.Code, &m.TierID, &m.TierRank, &m.MultiplierPct, &m.Balance, &m.Deleted)...)
+	err := row.Scan(append(before, &m.ID, &m.Code, &m.TierID, &m.TierRank, &m.MultiplierPct, &m.Balance, &m.Deleted, &m.ReferredBy, &m.ReferralPaid)...)
 	return m, err
 }
 
@@ -65,6 +70,8 @@ type entry struct {
 	At       time.Time
 	// Reverses, for a refund debit: the earn entry whose lot the debit takes from first.
 	Reverses string
+	// CampaignIDs, for an earn: the campaigns that counted.
+	CampaignIDs []string
 }
 
 // posted is a ledger line as written.
@@ -93,11 +100,11 @@ func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) 
 	}
 	var p posted
 	err := tx.QueryRow(ctx, `
-		INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason, idempotency_key, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason, idempotency_key, created_at, campaign_ids)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::uuid[], '{}'))
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING id, balance_after`,
-		m.ID, e.Kind, e.Points, after, e.OrderID, e.CouponID, e.StoreID, e.Reason, e.Key, e.At).Scan(&p.ID, &p.BalanceAfter)
+		m.ID, e.Kind, e.Points, after, e.OrderID, e.CouponID, e.StoreID, e.Reason, e.Key, e.At, e.CampaignIDs).Scan(&p.ID, &p.BalanceAfter)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, errDuplicate
 	}

@@ -21,6 +21,7 @@ func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMembe
 	v.text("displayName", in.DisplayName, 100)
 	v.optionalText("email", in.Email, 254)
 	v.optionalText("phone", in.Phone, 32)
+	v.optionalText("referralCode", in.ReferralCode, 32)
 	if in.Email != nil && *in.Email != "" {
 		_, perr := mail.ParseAddress(*in.Email)
 		v.that(perr == nil, "email is not an e-mail address")
@@ -47,17 +48,35 @@ func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMembe
 				return invalid("birthday must be a past date")
 			}
 		}
+		// A repeated call for a registered member answers what stands and ignores the code.
+		var deleted bool
+		err := tx.QueryRow(ctx, `SELECT id, member_code, tier_id, points_balance, deleted_at IS NOT NULL FROM members WHERE id = $1`, id).
+			Scan(&out.MemberID, &out.MemberCode, &out.TierID, &out.PointsBalance, &deleted)
+		switch {
+		case err == nil && deleted:
+			return fail(CodeForbidden, "this account was deleted")
+		case err == nil:
+			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		var referredBy *string
+		if in.ReferralCode != nil && strings.TrimSpace(*in.ReferralCode) != "" {
+			if referredBy, err = referrer(ctx, tx, *in.ReferralCode, id); err != nil {
+				return err
+			}
+		}
 		for attempt := 0; attempt < 5; attempt++ {
 			var birthday any
 			if in.Birthday != nil {
 				birthday = in.Birthday.Time
 			}
 			err := tx.QueryRow(ctx, `
-				INSERT INTO members (id, member_code, display_name, email, phone, birthday, created_at)
-				VALUES ($1, $2, $3, nullif($4, ''), nullif($5, ''), $6, $7)
+				INSERT INTO members (id, member_code, display_name, email, phone, birthday, created_at, referred_by)
+				VALUES ($1, $2, $3, nullif($4, ''), nullif($5, ''), $6, $7, $8)
 				ON CONFLICT DO NOTHING
 				RETURNING id, member_code, tier_id, points_balance`,
-				id, NewMemberCode(), strings.TrimSpace(in.DisplayName), in.Email, in.Phone, birthday, now,
+				id, NewMemberCode(), strings.TrimSpace(in.DisplayName), in.Email, in.Phone, birthday, now, referredBy,
 			).Scan(&out.MemberID, &out.MemberCode, &out.TierID, &out.PointsBalance)
 			if err == nil {
 				out.Created = true
@@ -66,8 +85,8 @@ func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMembe
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
-			// A conflict: either the member exists, or the drawn member code is taken.
-			var deleted bool
+			// A conflict: either the member was registered meanwhile (a concurrent call), or the
+			// drawn member or referral code is taken.
 			err = tx.QueryRow(ctx, `SELECT id, member_code, tier_id, points_balance, deleted_at IS NOT NULL FROM members WHERE id = $1`, id).
 				Scan(&out.MemberID, &out.MemberCode, &out.TierID, &out.PointsBalance, &deleted)
 			if err == nil {

@@ -2,23 +2,43 @@ package loyalty
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
+// message is a notification's content: English text for a plain client, and data (points,
+// dates, ids) from which the app writes it in the member's language.
+type message struct {
+	Title, Body string
+	Data        map[string]any
+}
+
 // notify puts a message for the member into the outbox, once per dedupeKey.
-func notify(ctx context.Context, tx pgx.Tx, memberID, kind string, transactionID *string, dedupeKey string, at time.Time, title, body string) error {
-	_, err := tx.Exec(ctx, `
-		INSERT INTO notifications (member_id, kind, title, body, transaction_id, dedupe_key, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (dedupe_key) DO NOTHING`, memberID, kind, title, body, transactionID, dedupeKey, at)
+func notify(ctx context.Context, tx pgx.Tx, memberID, kind string, transactionID *string, dedupeKey string, at time.Time, msg message) error {
+	data, err := json.Marshal(msg.Data)
+	if err != nil {
+		return err
+	}
+	if msg.Data == nil {
+		data = []byte(`{}`)
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO notifications (member_id, kind, title, body, data, transaction_id, dedupe_key, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (dedupe_key) DO NOTHING`, memberID, kind, msg.Title, msg.Body, data, transactionID, dedupeKey, at)
 	return err
 }
 
 // transactionMessage is what the member is told about a ledger entry.
-func transactionMessage(kind string, points int64) (title, body string) {
+func transactionMessage(kind string, points int64) message {
+	title, body := transactionText(kind, points)
+	return message{Title: title, Body: body, Data: map[string]any{"points": points, "kind": kind}}
+}
+
+func transactionText(kind string, points int64) (title, body string) {
 	n := points
 	if n < 0 {
 		n = -n

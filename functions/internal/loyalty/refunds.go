@@ -120,12 +120,13 @@ type order struct {
 	Amount         int64
 	RefundedAmount int64
 	Status         string
+	PaidAt         time.Time
 }
 
-const orderColumns = `id, store_id, member_id, amount, refunded_amount, status`
+const orderColumns = `id, store_id, member_id, amount, refunded_amount, status, paid_at`
 
 func (o *order) fields() []any {
-	return []any{&o.ID, &o.StoreID, &o.MemberID, &o.Amount, &o.RefundedAmount, &o.Status}
+	return []any{&o.ID, &o.StoreID, &o.MemberID, &o.Amount, &o.RefundedAmount, &o.Status, &o.PaidAt}
 }
 
 // reversal is what reverseOrder did.

@@ -19,6 +19,15 @@ type Settings struct {
 	MaxOrderAmount      int64
 	QRTokenTTLSeconds   int
 	Timezone            string
+	// Referrals: what the referrer and the new member get on the new member's first order of
+	// at least ReferralMinAmount; ReferralYearlyLimit (nil: none) caps a referrer's paid
+	// referrals per calendar year.
+	ReferralBonusPoints int64
+	RefereeBonusPoints  int64
+	ReferralMinAmount   int64
+	ReferralYearlyLimit *int
+	// ExpiryReminderDays is how far ahead expiry reminders look; 0: off.
+	ExpiryReminderDays int
 }
 
 // Today is the date of now in the programme's time zone, as midnight UTC of that date (the
@@ -32,13 +41,11 @@ func (s Settings) Today(now time.Time) (time.Time, error) {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
 }
 
-// PointsFor is what an order of amount earns at a tier's multiplier (100 = x1):
-// floor(floor(amount / unit) * perUnit * multiplierPct / 100).
+// PointsFor is what an order of amount earns at a tier's multiplier (100 = x1) with no
+// campaign: floor(floor(amount / unit) * perUnit * multiplierPct / 100).
 func PointsFor(amount int64, s Settings, multiplierPct int) int64 {
-	if amount <= 0 || s.EarnSpendUnit <= 0 {
-		return 0
-	}
-	return mulDiv(mulDiv(amount/s.EarnSpendUnit, s.EarnPointsPerUnit, 1), int64(multiplierPct), 100)
+	points, _ := ApplyCampaigns(BasePoints(amount, s), multiplierPct, nil)
+	return points
 }
 
 // RefundTarget is how many of the points an order earned a refund of refunded (out of amount)

@@ -66,8 +66,9 @@ func (s *Service) ReviewTiers(ctx context.Context, r CronRun) (Outcome, error) {
 				return false, err
 			}
 			out.Members++
-			if err := notify(ctx, tx, v.id, "tier_down", nil, fmt.Sprintf("tier_down:%s:%s:%s", v.id, best.ID, at.Format("2006-01-02")), now,
-				"Your tier changed", fmt.Sprintf("Your tier is now %s. Earn more to move back up.", best.ID)); err != nil {
+			if err := notify(ctx, tx, v.id, "tier_down", nil, fmt.Sprintf("tier_down:%s:%s:%s", v.id, best.ID, at.Format("2006-01-02")), now, message{
+				Title: "Your tier changed", Body: fmt.Sprintf("Your tier is now %s. Earn more to move back up.", best.ID),
+				Data: map[string]any{"tierId": best.ID}}); err != nil {
 				return false, err
 			}
 		}

@@ -32,6 +32,8 @@ type RegisterMemberInput struct {
 	Email       *string `json:"email"`
 	Phone       *string `json:"phone"`
 	Birthday    *Date   `json:"birthday"`
+	// ReferralCode is the code of the member who invited this one (optional).
+	ReferralCode *string `json:"referralCode"`
 }
 
 type RegisterMemberOutput struct {
@@ -57,6 +59,8 @@ type EarnPointsOutput struct {
 	PointsBalance int64  `json:"pointsBalance"`
 	TierID        string `json:"tierId"`
 	Duplicate     bool   `json:"duplicate"`
+	// CampaignIDs are the campaigns that applied to this earn; empty when none.
+	CampaignIDs []string `json:"campaignIds"`
 }
 
 type RedeemRewardInput struct {

@@ -56,6 +56,7 @@ func Table(env *hasura.Envelope, svc *loyalty.Service) []Route {
 		cronTrigger(env, "expire_coupons", svc.ExpireCoupons),
 		cronTrigger(env, "birthday_bonus", svc.BirthdayBonus),
 		cronTrigger(env, "tier_review", svc.ReviewTiers),
+		cronTrigger(env, "expiry_reminders", svc.ExpiryReminders),
 		cronTrigger(env, "housekeeping", svc.Housekeeping),
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -296,7 +297,7 @@ func TestEarnPointsCreditsAReceiptOnce(t *testing.T) {
 	t.Run("the same receipt and amount again answers the first result as a duplicate and changes nothing", func(t *testing.T) {
 		before := w.fingerprint(t)
 		again := w.earn(t, staff(w.crew), w.store, "R-1", 1250, code)
-		if want := first; again != (loyalty.EarnPointsOutput{TransactionID: want.TransactionID, MemberID: id, PointsEarned: 12, PointsBalance: 12, TierID: "member", Duplicate: true}) {
+		if want := first; !reflect.DeepEqual(again, loyalty.EarnPointsOutput{TransactionID: want.TransactionID, MemberID: id, PointsEarned: 12, PointsBalance: 12, TierID: "member", Duplicate: true, CampaignIDs: []string{}}) {
 			t.Fatalf("repeat = %+v; want %+v marked duplicate", again, want)
 		}
 		w.unchanged(t, before)
@@ -894,7 +895,8 @@ func TestTheTableServesEveryHandlerOfTheContract(t *testing.T) {
 		"member_welcome": routes.EventTrigger, "order_paid": routes.EventTrigger, "order_refunded": routes.EventTrigger,
 		"point_transaction_created": routes.EventTrigger,
 		"expire_points":             routes.CronTrigger, "expire_coupons": routes.CronTrigger, "birthday_bonus": routes.CronTrigger, "tier_review": routes.CronTrigger,
-		"housekeeping": routes.CronTrigger,
+		"housekeeping":     routes.CronTrigger,
+		"expiry_reminders": routes.CronTrigger,
 	}
 	if !maps.Equal(kinds, want) {
 		t.Errorf("routes = %v, want %v", kinds, want)

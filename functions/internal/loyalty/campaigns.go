@@ -1,0 +1,157 @@
+package loyalty
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Campaign kinds (campaigns.kind).
+const (
+	CampaignMultiplier = "multiplier"
+	CampaignBonus      = "bonus"
+)
+
+// Campaign is a promotion operators run without a deploy: a multiplier on top of the tier's,
+// or bonus points, for orders that match it.
+type Campaign struct {
+	ID            string
+	Kind          string
+	MultiplierPct int   // > 100, for multiplier campaigns
+	BonusPoints   int64 // > 0, for bonus campaigns
+	StartsAt      time.Time
+	EndsAt        time.Time // the window is [StartsAt, EndsAt)
+	StoreID       *string   // nil: every store
+	DaysOfWeek    []int     // ISO weekdays in the programme's time zone; empty: every day
+	MinAmount     *int64
+	MinTierRank   int
+}
+
+// OrderFacts is what campaign matching reads of an order being credited.
+type OrderFacts struct {
+	StoreID string
+	PaidAt  time.Time
+	Amount  int64
+	// TierRank is the member's tier before this order's upgrade.
+	TierRank int
+}
+
+// Matches tells whether the campaign applies to the order; loc is the programme's time zone,
+// in which the weekday of PaidAt is read.
+func (c Campaign) Matches(o OrderFacts, loc *time.Location) bool {
+	switch {
+	case o.PaidAt.Before(c.StartsAt) || !o.PaidAt.Before(c.EndsAt):
+		return false
+	case c.StoreID != nil && *c.StoreID != o.StoreID:
+		return false
+	case c.MinAmount != nil && o.Amount < *c.MinAmount:
+		return false
+	case o.TierRank < c.MinTierRank:
+		return false
+	case len(c.DaysOfWeek) > 0 && !slices.Contains(c.DaysOfWeek, isoWeekday(o.PaidAt.In(loc))):
+		return false
+	}
+	return true
+}
+
+// isoWeekday is 1 for Monday ... 7 for Sunday.
+func isoWeekday(t time.Time) int {
+	if d := t.Weekday(); d != time.Sunday {
+		return int(d)
+	}
+	return 7
+}
+
+// BasePoints is what an order earns before any multiplier:
+// floor(amount / earn_spend_unit) * earn_points_per_unit.
+func BasePoints(amount int64, s Settings) int64 {
+	if amount <= 0 || s.EarnSpendUnit <= 0 {
+		return 0
+	}
+	return mulDiv(amount/s.EarnSpendUnit, s.EarnPointsPerUnit, 1)
+}
+
+// ApplyCampaigns is what an order of base points earns at the tier's multiplier with the
+// matching campaigns: multipliers do not stack (the highest applies, ties to the lowest id),
+// bonuses add up. points = floor(base * tierPct * campaignPct / 10000) + bonuses, with
+// campaignPct 100 when no multiplier matched. applied lists the campaigns that counted: the
+// multiplier used and every bonus, in id order.
+func ApplyCampaigns(base int64, tierPct int, matching []Campaign) (points int64, applied []string) {
+	var best *Campaign
+	var bonus int64
+	applied = []string{}
+	for i := range matching {
+		c := &matching[i]
+		switch c.Kind {
+		case CampaignMultiplier:
+			if best == nil || c.MultiplierPct > best.MultiplierPct || (c.MultiplierPct == best.MultiplierPct && c.ID < best.ID) {
+				best = c
+			}
+		case CampaignBonus:
+			bonus = satAdd(bonus, c.BonusPoints)
+			applied = append(applied, c.ID)
+		}
+	}
+	pct := int64(100)
+	if best != nil {
+		pct = int64(best.MultiplierPct)
+		applied = append(applied, best.ID)
+	}
+	slices.Sort(applied)
+	return satAdd(mulDiv(base, int64(tierPct)*pct, 10000), bonus), applied
+}
+
+// satAdd adds non-negative a and b, saturating instead of wrapping (refused later as out of
+// range, like mulDiv's results).
+func satAdd(a, b int64) int64 {
+	if a > 0 && b > 0 && a > (1<<63-1)-b {
+		return 1<<63 - 1
+	}
+	return a + b
+}
+
+// matchingCampaigns loads the campaigns that apply to the order o in the programme's time
+// zone tz: the window, store and activity in SQL (on the window index), the rest by Matches.
+func matchingCampaigns(ctx context.Context, tx pgx.Tx, o OrderFacts, tz string) ([]Campaign, error) {
+	loc, err := location(tz)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT id, kind, coalesce(multiplier_pct, 0), coalesce(bonus_points, 0), starts_at, ends_at, store_id,
+		       coalesce(days_of_week, '{}'), min_amount, min_tier_rank
+		FROM campaigns
+		WHERE active AND ends_at > $1 AND starts_at <= $1 AND (store_id IS NULL OR store_id = $2)
+		ORDER BY id`, o.PaidAt, o.StoreID)
+	if err != nil {
+		return nil, err
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Campaign, error) {
+		var c Campaign
+		err := r.Scan(&c.ID, &c.Kind, &c.MultiplierPct, &c.BonusPoints, &c.StartsAt, &c.EndsAt, &c.StoreID,
+			&c.DaysOfWeek, &c.MinAmount, &c.MinTierRank)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(c Campaign) bool { return !c.Matches(o, loc) }), nil
+}
+
+var locations sync.Map // name -> *time.Location
+
+// location is time.LoadLocation, cached: it reads the zone database on every call.
+func location(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, l)
+	return l, nil
+}
