@@ -1,0 +1,284 @@
+package csvimport
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// FieldError is one problem with a file, at its line and field.
+type FieldError struct {
+	File  string `json:"file"`
+	Line  int    `json:"line"`
+	Field string `json:"field,omitempty"`
+	Msg   string `json:"message"`
+}
+
+func (e FieldError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
+}
+
+// InvalidError lists every problem of a file; nothing was written.
+type InvalidError struct{ Problems []FieldError }
+
+func (e *InvalidError) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Error()
+	}
+	return fmt.Sprintf("%d problems, nothing written:\n%s", len(e.Problems), strings.Join(msgs, "\n"))
+}
+func (e *InvalidError) ErrorCode() string { return "invalid_csv" }
+
+// Row is a validated row: the columns it sets, in header order, with their values.
+type Row struct {
+	Line    int
+	Columns []string
+	Values  []*string
+}
+
+func (r Row) value(col string) *string {
+	if i := slices.Index(r.Columns, col); i >= 0 {
+		return r.Values[i]
+	}
+	return nil
+}
+
+// Parse reads and validates a whole file; every problem is in the *InvalidError.
+func Parse(t Table, file string, in io.Reader) ([]Row, error) {
+	cr := csv.NewReader(in)
+	cr.FieldsPerRecord = 0
+	var problems []FieldError
+	header, err := cr.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("the file is empty: the first line names the columns")
+		}
+		return nil, &InvalidError{[]FieldError{{File: file, Line: 1, Msg: err.Error()}}}
+	}
+	var cols []column
+	for i, h := range header {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		header[i] = h
+		c, ok := t.column(h)
+		switch {
+		case !ok:
+			problems = append(problems, FieldError{File: file, Line: 1, Field: h, Msg: fmt.Sprintf("is not a column of %s", t.Name)})
+		case slices.Index(header[:i], h) >= 0:
+			problems = append(problems, FieldError{File: file, Line: 1, Field: h, Msg: "is named twice"})
+		}
+		cols = append(cols, c)
+	}
+	if !slices.Contains(header, t.Key) && !t.KeyMayBeEmpty {
+		problems = append(problems, FieldError{File: file, Line: 1, Field: t.Key, Msg: "is required: rows are matched by it"})
+	}
+	if len(problems) > 0 {
+		return nil, &InvalidError{problems}
+	}
+	var rows []Row
+	seen := map[string]int{}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			problems = append(problems, FieldError{File: file, Line: line, Msg: err.Error()})
+			if pe == nil || !errors.Is(pe.Err, csv.ErrFieldCount) {
+				break
+			}
+			continue
+		}
+		row := Row{Line: line, Columns: header, Values: make([]*string, len(cols))}
+		for i, c := range cols {
+			if c.name == t.Key && t.KeyMayBeEmpty && strings.TrimSpace(rec[i]) == "" {
+				continue // a new row
+			}
+			v, err := c.parse(rec[i])
+			if err != nil {
+				problems = append(problems, FieldError{File: file, Line: line, Field: c.name, Msg: err.Error()})
+			}
+			row.Values[i] = v
+		}
+		if row.value(t.Key) == nil {
+			// A new row: what the table cannot default must be there.
+			for _, req := range t.Required {
+				if !slices.Contains(header, req) {
+					problems = append(problems, FieldError{File: file, Line: line, Field: req, Msg: "is required for a new row (no " + t.Key + ")"})
+				}
+			}
+		}
+		if k := row.value(t.Key); k != nil {
+			if first, dup := seen[*k]; dup {
+				problems = append(problems, FieldError{File: file, Line: line, Field: t.Key, Msg: fmt.Sprintf("%s is also on line %d", *k, first)})
+			}
+			seen[*k] = line
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 && len(problems) == 0 {
+		problems = append(problems, FieldError{File: file, Line: 2, Msg: "no rows after the header"})
+	}
+	if len(problems) > 0 {
+		return nil, &InvalidError{problems}
+	}
+	return rows, nil
+}
+
+// Change is one field a row changes.
+type Change struct {
+	Field string  `json:"field"`
+	From  *string `json:"from"`
+	To    *string `json:"to"`
+}
+
+// Result is what one row did (or, in a dry run, would do).
+type Result struct {
+	Line    int      `json:"line"`
+	Key     string   `json:"key"`
+	Action  string   `json:"action"` // insert, update, unchanged
+	Changes []Change `json:"changes"`
+}
+
+// Apply upserts rows in one transaction; with dryRun it rolls back after reading what
+// changed. A row the database refuses (a store_id that does not exist, a check) rolls
+// back everything and is reported at its line.
+func Apply(ctx context.Context, db *pgxpool.Pool, t Table, file string, rows []Row, dryRun bool) ([]Result, error) {
+	var results []Result
+	errDry := errors.New("dry run")
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		for _, r := range rows {
+			res, err := upsert(ctx, tx, t, r)
+			if err != nil {
+				var pg *pgconn.PgError
+				if errors.As(err, &pg) {
+					msg := pg.Message
+					if pg.Detail != "" {
+						msg += ": " + pg.Detail
+					}
+					return &InvalidError{[]FieldError{{File: file, Line: r.Line, Field: pg.ColumnName, Msg: msg + " (nothing written)"}}}
+				}
+				return err
+			}
+			results = append(results, res)
+		}
+		if dryRun {
+			return errDry
+		}
+		return nil
+	})
+	if errors.Is(err, errDry) {
+		err = nil
+	}
+	return results, err
+}
+
+func upsert(ctx context.Context, tx pgx.Tx, t Table, r Row) (Result, error) {
+	res := Result{Line: r.Line, Changes: []Change{}}
+	var set []string
+	var args []any
+	for i, name := range r.Columns {
+		if name == t.Key && r.Values[i] == nil {
+			continue
+		}
+		args = append(args, r.Values[i])
+		set = append(set, name)
+	}
+	texts := make([]string, len(set))
+	casts := make([]string, len(set))
+	for i, name := range set {
+		c, _ := t.column(name)
+		texts[i] = name + "::text"
+		casts[i] = fmt.Sprintf("($%d::text)::%s", i+1, c.kind.pgType())
+	}
+	var before []*string
+	key := r.value(t.Key)
+	if key != nil {
+		res.Key = *key
+		before = make([]*string, len(set))
+		dest := make([]any, len(set))
+		for i := range before {
+			dest[i] = &before[i]
+		}
+		err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s = ($1::text)::%s FOR UPDATE`,
+			strings.Join(texts, ", "), pgx.Identifier{t.Name}.Sanitize(), t.Key, keyType(t)), *key).Scan(dest...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			before = nil
+		} else if err != nil {
+			return res, err
+		}
+	}
+	after := make([]*string, len(set))
+	dest := make([]any, len(set)+1)
+	var id string
+	dest[0] = &id
+	for i := range after {
+		dest[i+1] = &after[i]
+	}
+	var sql string
+	if before == nil {
+		res.Action = "insert"
+		sql = fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s) RETURNING %s::text, %s`, t.Name,
+			strings.Join(set, ", "), strings.Join(casts, ", "), t.Key, strings.Join(texts, ", "))
+		if len(set) == 0 {
+			sql = fmt.Sprintf(`INSERT INTO %s DEFAULT VALUES RETURNING %s::text`, t.Name, t.Key)
+		}
+	} else {
+		assign := make([]string, len(set))
+		for i, name := range set {
+			assign[i] = name + " = " + casts[i]
+		}
+		sql = fmt.Sprintf(`UPDATE %s SET %s WHERE %s = ($%d::text)::%s RETURNING %s::text, %s`, t.Name,
+			strings.Join(assign, ", "), t.Key, len(set)+1, keyType(t), t.Key, strings.Join(texts, ", "))
+		args = append(args, *key)
+	}
+	if err := tx.QueryRow(ctx, sql, args...).Scan(dest...); err != nil {
+		return res, err
+	}
+	res.Key = id
+	for i, name := range set {
+		var from *string
+		if before != nil {
+			from = before[i]
+			if eq(from, after[i]) {
+				continue
+			}
+		}
+		res.Changes = append(res.Changes, Change{Field: name, From: from, To: after[i]})
+	}
+	if before != nil {
+		res.Action = "update"
+		if len(res.Changes) == 0 {
+			res.Action = "unchanged"
+		}
+	}
+	return res, nil
+}
+
+func keyType(t Table) string {
+	c, _ := t.column(t.Key)
+	return c.kind.pgType()
+}
+
+func eq(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}

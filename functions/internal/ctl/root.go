@@ -1,0 +1,92 @@
+// Package ctl is loyaltyctl, the operators' tool: one cobra command per task, each an
+// Options struct, a NewCmdX that only parses and validates flags, and an xRun that does the
+// work, so tests run the work directly with in-memory streams and a real database.
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// NewCmdRoot is loyaltyctl with every subcommand.
+func NewCmdRoot(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "loyaltyctl",
+		Short: "Operators' tool for the Kaiser Kitchen loyalty programme",
+		Long: `loyaltyctl does the operators' tasks that have no admin UI, against DATABASE_URL:
+images to S3, CSV imports of stores and rewards, audited hotfixes, invariant checks,
+replay of failed trigger deliveries, and the points liability report.
+
+Exit codes: 0 success, 1 failure, 2 bad usage. --json prints machine-readable output.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          noUnknownCommand,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetIn(f.IO.In)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &FlagError{Err: err} })
+	root.AddCommand(
+		group("images", "Reward and store images in S3", NewCmdImagesUpload(f, nil)),
+		group("import", "Import stores or rewards from CSV", NewCmdImportStores(f, nil), NewCmdImportRewards(f, nil)),
+		group("hotfix", "Audited SQL hotfixes from data/hotfix/", NewCmdHotfixApply(f, nil)),
+		group("check", "Checks over the whole database", NewCmdCheckInvariants(f, nil)),
+		group("failures", "Failed trigger deliveries", NewCmdFailuresList(f, nil), NewCmdFailuresReplay(f, nil)),
+		group("report", "Reports for the business", NewCmdReportLiability(f, nil)),
+	)
+	return root
+}
+
+// group is a noun holding its verbs; called alone it shows its help, with an unknown verb
+// it is bad usage.
+func group(name, short string, verbs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{
+		Use:   name,
+		Short: short,
+		Args:  noUnknownCommand,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	c.AddCommand(verbs...)
+	return c
+}
+
+func noUnknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return flagErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return nil
+}
+
+// Main runs loyaltyctl with args and returns the exit code.
+func Main(ctx context.Context, f *Factory, args []string) int {
+	root := NewCmdRoot(f)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var flagErr *FlagError
+	if errors.As(err, &flagErr) {
+		fmt.Fprintf(f.IO.ErrOut, "error: %v\n\n%s", err, cmd.UsageString())
+		return ExitUsage
+	}
+	if !errors.Is(err, errSilent) {
+		fmt.Fprintf(f.IO.ErrOut, "error [%s]: %v\n", codeOf(err), err)
+	}
+	return ExitError
+}
+
+// exactArgs is cobra.ExactArgs as a FlagError.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return flagErrorf("want %s, got %d arguments", what, len(args))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,1 @@
+ALTER TABLE public.stores DROP COLUMN image_url;
