@@ -1,0 +1,117 @@
+package ctl_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
+)
+
+// fakeS3 is an in-process S3 (gofakes3) with the bucket, and a client to read it back.
+func (w *world) fakeS3(bucket string) *s3.Client {
+	w.t.Helper()
+	backend := s3mem.New()
+	if err := backend.CreateBucket(bucket); err != nil {
+		w.t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	w.t.Cleanup(srv.Close)
+	w.t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	w.t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	w.vars["S3_BUCKET"], w.vars["S3_ENDPOINT"], w.vars["AWS_REGION"] = bucket, srv.URL, "ap-northeast-1"
+	return s3.New(s3.Options{BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, Region: "ap-northeast-1",
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+}
+
+func pngOf(t *testing.T, c color.RGBA) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for i := range 64 {
+		img.Set(i%8, i/8, c)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func TestImagesAreUploadedOnceWithTheirTypeAndImageURLFollowsTheContent(t *testing.T) {
+	w := newWorld(t)
+	client := w.fakeS3("kk-images")
+	reward := lt.Reward(t, w.db, lt.RewardSpec{})
+	lt.Exec(t, w.db, `INSERT INTO stores (code, name) VALUES ('SBY', 'Shibuya')`)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "rewards", reward+".png"), pngOf(t, color.RGBA{R: 200, A: 255}))
+	write(t, filepath.Join(dir, "stores", "SBY.png"), pngOf(t, color.RGBA{B: 200, A: 255}))
+
+	w.want(w.run("images", "upload", filepath.Join(dir, "rewards"), "--kind", "rewards"), 0, "1 files: 1 uploaded, 0 unchanged")
+	w.want(w.run("images", "upload", filepath.Join(dir, "stores"), "--kind", "stores"), 0, "1 uploaded")
+	head, err := client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("kk-images"), Key: aws.String("rewards/" + reward + ".png")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(head.ContentType) != "image/png" || len(head.Metadata["sha256"]) != 64 {
+		t.Errorf("object: type %q, metadata %v", aws.ToString(head.ContentType), head.Metadata)
+	}
+	var url1 string
+	if err := w.db.QueryRow(context.Background(), `SELECT image_url FROM rewards WHERE id = $1`, reward).Scan(&url1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(url1, w.vars["S3_ENDPOINT"]+"/kk-images/rewards/"+reward+".png?v=") {
+		t.Errorf("image_url = %q", url1)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM stores WHERE code = 'SBY' AND image_url LIKE '%/kk-images/stores/SBY.png?v=%'`); n != 1 {
+		t.Error("the store's image_url is not set")
+	}
+
+	// Unchanged: nothing is uploaded again and the URL stays.
+	w.want(w.run("images", "upload", filepath.Join(dir, "rewards"), "--kind", "rewards"), 0, "0 uploaded, 1 unchanged")
+	// Changed: uploaded, and a new URL, so no cache serves the old picture.
+	write(t, filepath.Join(dir, "rewards", reward+".png"), pngOf(t, color.RGBA{G: 200, A: 255}))
+	w.want(w.run("images", "upload", filepath.Join(dir, "rewards"), "--kind", "rewards", "--json"), 0, `"uploaded": true`, `"url_changed": true`)
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM rewards WHERE id = $1 AND image_url <> $2`, reward, url1); n != 1 {
+		t.Error("image_url did not change with the content")
+	}
+}
+
+func TestAnImageDirectoryWithAProblemUploadsNothing(t *testing.T) {
+	w := newWorld(t)
+	client := w.fakeS3("kk-images")
+	reward := lt.Reward(t, w.db, lt.RewardSpec{})
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, reward+".png"), pngOf(t, color.RGBA{R: 1, A: 255}))
+	write(t, filepath.Join(dir, "00000000-0000-4000-8000-0000000000ff.png"), pngOf(t, color.RGBA{R: 2, A: 255}))
+	write(t, filepath.Join(dir, "cake.png"), pngOf(t, color.RGBA{R: 3, A: 255}))
+	write(t, filepath.Join(dir, reward+".jpg"), "not a jpeg at all")
+	write(t, filepath.Join(dir, "notes.txt"), "hello")
+	before := w.checksum("rewards")
+	w.want(w.run("images", "upload", dir, "--kind", "rewards"), 1, "[invalid_images]",
+		"no reward is 00000000-0000-4000-8000-0000000000ff", "cake.png: a reward image is named <reward id>.png",
+		".jpg: the content is text/plain; charset=utf-8, not image/jpeg", "notes.txt: .txt is not an image type")
+	if w.checksum("rewards") != before {
+		t.Fatal("image_url changed")
+	}
+	list, err := client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("kk-images")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Contents) != 0 {
+		t.Fatalf("%d objects uploaded", len(list.Contents))
+	}
+	delete(w.vars, "S3_BUCKET")
+	w.want(w.run("images", "upload", dir, "--kind", "rewards"), 1, "[config]", "S3_BUCKET")
+}
