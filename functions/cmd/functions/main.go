@@ -52,7 +52,7 @@ func run() error {
 
 	var opts []loyalty.Option
 	if cfg.MemberQRSecret != "" {
-		qr, err := memberqr.New(cfg.MemberQRSecret)
+		qr, err := memberqr.New(cfg.MemberQRSecret, cfg.MemberQRSecretPrevious)
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func run() error {
 		opts = append(opts, loyalty.WithAccountDirectory(dir))
 	}
 	svc := loyalty.New(pool, opts...)
-	env := &hasura.Envelope{Secret: cfg.ActionSecret, MaxBody: cfg.MaxBodyBytes, Logger: log, Failures: failures.Recorder{DB: pool}}
+	env := &hasura.Envelope{Secret: cfg.ActionSecret, PreviousSecret: cfg.ActionSecretPrevious, MaxBody: cfg.MaxBodyBytes, Logger: log, Failures: failures.Recorder{DB: pool}}
 	drain := server.NewDrain()
 	// Registered by name, the functions-framework way: each is served at /<name>, or alone at
 	// / when FUNCTION_TARGET names it.

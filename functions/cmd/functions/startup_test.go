@@ -61,7 +61,7 @@ func binary(tb testing.TB) string {
 
 // settings are every variable config.Config reads; the tests start from an environment
 // without any of them, so that what the developer's shell exports does not leak in.
-var settings = []string{"PORT", "DATABASE_URL", "ACTION_SECRET", "MEMBER_QR_SECRET", "AWS_REGION",
+var settings = []string{"PORT", "DATABASE_URL", "ACTION_SECRET", "ACTION_SECRET_PREVIOUS", "MEMBER_QR_SECRET", "MEMBER_QR_SECRET_PREVIOUS", "AWS_REGION",
 	"COGNITO_USER_POOL_ID", "COGNITO_ENDPOINT", "S3_BUCKET", "S3_ENDPOINT", "MAX_BODY_BYTES",
 	"SHUTDOWN_TIMEOUT", "LOG_LEVEL"}
 

@@ -14,6 +14,10 @@ type Config struct {
 	Port         string `envconfig:"PORT" default:"8080"`
 	DatabaseURL  string `envconfig:"DATABASE_URL"`
 	ActionSecret string `envconfig:"ACTION_SECRET"`
+	// The *_PREVIOUS secrets are accepted beside the current ones while a rotation is under
+	// way (docs/operations.md); unset once it is done.
+	ActionSecretPrevious   string `envconfig:"ACTION_SECRET_PREVIOUS"`
+	MemberQRSecretPrevious string `envconfig:"MEMBER_QR_SECRET_PREVIOUS"`
 	// Optional: features that need them answer not_configured while they are unset.
 	MemberQRSecret    string `envconfig:"MEMBER_QR_SECRET"`
 	AWSRegion         string `envconfig:"AWS_REGION"`

@@ -40,3 +40,17 @@ func TestLoadRefusesMalformedValues(t *testing.T) {
 		t.Fatalf("err = %v; want one naming SHUTDOWN_TIMEOUT", err)
 	}
 }
+
+func TestLoadReadsThePreviousSecretsOfARotation(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://x")
+	t.Setenv("ACTION_SECRET", "new")
+	t.Setenv("ACTION_SECRET_PREVIOUS", "old")
+	t.Setenv("MEMBER_QR_SECRET_PREVIOUS", "old-qr")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ActionSecret != "new" || c.ActionSecretPrevious != "old" || c.MemberQRSecretPrevious != "old-qr" {
+		t.Fatalf("got %+v", c)
+	}
+}

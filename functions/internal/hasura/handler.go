@@ -20,9 +20,12 @@ const SecretHeader = "X-Action-Secret"
 
 // Envelope holds what every handler shares.
 type Envelope struct {
-	Secret  string       // compared with X-Action-Secret on every request
-	MaxBody int64        // largest accepted body in bytes; 0 means DefaultMaxBody
-	Logger  *slog.Logger // nil means slog.Default()
+	Secret string // compared with X-Action-Secret on every request
+	// PreviousSecret is also accepted while a rotation is under way (ACTION_SECRET_PREVIOUS),
+	// so Hasura may switch to Secret at its own pace; empty, only Secret is.
+	PreviousSecret string
+	MaxBody        int64        // largest accepted body in bytes; 0 means DefaultMaxBody
+	Logger         *slog.Logger // nil means slog.Default()
 	// RetryAfter is the pause a trigger asks for after a transient failure; 0 means 10 s.
 	RetryAfter time.Duration
 	// Failures, when set, records every failed trigger delivery so an operator can see it.
@@ -148,12 +151,12 @@ func CronTrigger[Payload, Out any](env *Envelope, fn func(context.Context, *Cron
 type handleFunc func(ctx context.Context, body []byte, log *slog.Logger) (out any, _ *slog.Logger, name string, _ error)
 
 func (env *Envelope) serve(k kind, handle handleFunc) http.Handler {
-	secret := []byte(env.Secret)
+	secrets := env.secrets()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		log := env.logger().With("path", r.URL.Path)
 		// The secret comes first: nothing else runs for a caller that is not Hasura.
-		if !secretMatches(r.Header.Get(SecretHeader), secret) {
+		if !secretMatches(r.Header.Get(SecretHeader), secrets) {
 			log.Warn("rejected request without the shared secret", "status", http.StatusUnauthorized)
 			writeJSON(w, http.StatusUnauthorized, Body{Message: "missing or wrong " + SecretHeader, Extensions: Extensions{Code: "unauthorized"}})
 			return
@@ -290,12 +293,27 @@ func deliveryFrom(ctx context.Context) delivery {
 	return delivery{}
 }
 
-func secretMatches(got string, want []byte) bool {
-	// An empty configured secret would let anyone in; config refuses it, and so does this.
-	if len(want) == 0 {
-		return false
+// secrets are the values X-Action-Secret may hold: the current one, then the previous one
+// during a rotation.
+func (env *Envelope) secrets() [][]byte {
+	s := [][]byte{[]byte(env.Secret)}
+	if env.PreviousSecret != "" {
+		s = append(s, []byte(env.PreviousSecret))
 	}
-	return subtle.ConstantTimeCompare([]byte(got), want) == 1
+	return s
+}
+
+// secretMatches compares got with every accepted secret, all of them each time, so the time
+// taken tells nothing about which one (or how much of one) matched.
+func secretMatches(got string, want [][]byte) bool {
+	ok := 0
+	for _, w := range want {
+		// An empty configured secret would let anyone in; config refuses it, and so does this.
+		if len(w) > 0 {
+			ok |= subtle.ConstantTimeCompare([]byte(got), w)
+		}
+	}
+	return ok == 1
 }
 
 func (env *Envelope) logger() *slog.Logger {
@@ -413,9 +431,9 @@ func encodeJSON(v any) ([]byte, error) {
 // NotImplemented serves a declared handler that is not built yet: after the secret check it
 // answers 501 in Hasura's error shape (for triggers, a failure Hasura records and retries).
 func (env *Envelope) NotImplemented(name string) http.Handler {
-	secret := []byte(env.Secret)
+	secrets := env.secrets()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !secretMatches(r.Header.Get(SecretHeader), secret) {
+		if !secretMatches(r.Header.Get(SecretHeader), secrets) {
 			writeJSON(w, http.StatusUnauthorized, Body{Message: "missing or wrong " + SecretHeader, Extensions: Extensions{Code: "unauthorized"}})
 			return
 		}

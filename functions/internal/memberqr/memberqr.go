@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
@@ -28,14 +29,30 @@ const (
 const tokenIDBytes = 12
 
 // Tokens issues and verifies member QR tokens.
-type Tokens struct{ key []byte }
+type Tokens struct {
+	key []byte
+	// previous keys still verify during a rotation (MEMBER_QR_SECRET_PREVIOUS): a card shown
+	// just before the switch stays good for its few minutes. Nothing is signed with them.
+	previous [][]byte
+}
 
-// New returns Tokens signing with key; a short key is refused.
-func New(key string) (*Tokens, error) {
+// New returns Tokens signing with key and verifying with key or any of previous; a short key
+// is refused, and empty previous keys are left out.
+func New(key string, previous ...string) (*Tokens, error) {
 	if len(key) < 32 {
 		return nil, errors.New("MEMBER_QR_SECRET must be at least 32 characters")
 	}
-	return &Tokens{key: []byte(key)}, nil
+	t := &Tokens{key: []byte(key)}
+	for _, p := range previous {
+		switch {
+		case p == "":
+		case len(p) < 32:
+			return nil, errors.New("MEMBER_QR_SECRET_PREVIOUS must be at least 32 characters")
+		default:
+			t.previous = append(t.previous, []byte(p))
+		}
+	}
+	return t, nil
 }
 
 var _ loyalty.QRTokens = (*Tokens)(nil)
@@ -60,10 +77,13 @@ func (t *Tokens) IssueMemberQR(memberID string, _, expires time.Time) (string, e
 // expired (no leeway: the same fleet issues and reads them), qr_invalid for anything not
 // signed by us with HS256 for this purpose, or lacking exp, jti or sub.
 func (t *Tokens) VerifyMemberQR(token string, now time.Time) (loyalty.MemberQR, error) {
-	tok, err := jwt.Parse([]byte(token), jwt.WithKey(jwa.HS256, t.key), jwt.WithValidate(true),
-		jwt.WithIssuer(issuer), jwt.WithAudience(audience),
-		jwt.WithRequiredClaim(jwt.ExpirationKey), jwt.WithRequiredClaim(jwt.JwtIDKey), jwt.WithRequiredClaim(jwt.SubjectKey),
-		jwt.WithClock(jwt.ClockFunc(func() time.Time { return now })), jwt.WithAcceptableSkew(0))
+	tok, err := t.parse(token, t.key, now)
+	for _, key := range t.previous {
+		if err == nil || !jws.IsVerificationError(err) {
+			break // verified (and maybe expired or malformed): another key would change nothing
+		}
+		tok, err = t.parse(token, key, now)
+	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired()):
 		return loyalty.MemberQR{}, &loyalty.Error{Code: loyalty.CodeQRExpired, Message: "the member's QR code has expired: ask them to refresh their card"}
@@ -73,4 +93,11 @@ func (t *Tokens) VerifyMemberQR(token string, now time.Time) (loyalty.MemberQR, 
 		return loyalty.MemberQR{}, &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: "the QR code names no member or has no id"}
 	}
 	return loyalty.MemberQR{MemberID: tok.Subject(), TokenID: tok.JwtID()}, nil
+}
+
+func (t *Tokens) parse(token string, key []byte, now time.Time) (jwt.Token, error) {
+	return jwt.Parse([]byte(token), jwt.WithKey(jwa.HS256, key), jwt.WithValidate(true),
+		jwt.WithIssuer(issuer), jwt.WithAudience(audience),
+		jwt.WithRequiredClaim(jwt.ExpirationKey), jwt.WithRequiredClaim(jwt.JwtIDKey), jwt.WithRequiredClaim(jwt.SubjectKey),
+		jwt.WithClock(jwt.ClockFunc(func() time.Time { return now })), jwt.WithAcceptableSkew(0))
 }
