@@ -28,8 +28,9 @@ $(COGNITO_LOCAL): tools/cognito-local/package.json tools/cognito-local/package-l
 vet: ## go vet ./...
 	$(GO) vet ./...
 
-build: ## bin/functions
+build: ## bin/functions and bin/loyaltyctl (the operators' tool, docs/loyaltyctl.md)
 	$(GO) build -trimpath -o bin/functions ./functions/cmd/functions
+	$(GO) build -trimpath -o bin/loyaltyctl ./functions/cmd/loyaltyctl
 
 # The Pre Token Generation Lambda for the provided.al2023 runtime on arm64 (Graviton), built
 # so that the same source gives the same zip (no paths, VCS stamps or file times in it).
