@@ -2,6 +2,7 @@
 
 GO           ?= go
 COGNITO_LOCAL = tools/cognito-local/node_modules/.bin/cognito-local
+AXE_CORE      = tools/axe-core/node_modules/axe-core/axe.min.js
 TEST_TIMEOUT ?= 20m
 BENCHTIME    ?= 1s
 # Every package with a benchmark (func Benchmark... in a _test.go file).
@@ -9,21 +10,33 @@ BENCH_PKGS   ?= $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_tes
 # Go files of the module; .data (the local PostgreSQL) and .git are left out.
 GO_FILES      = $(shell find . \( -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print)
 
-.PHONY: help dev test vet build lambda bench fmt lint migrate clean
+.PHONY: help deps dev test vet build lambda bench fmt lint migrate docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
+deps: ## install what make dev and make test need when missing (scripts/install-deps.sh: apt, npm ci)
+	@bash scripts/install-deps.sh test
+
 dev: ## local PostgreSQL in .data/postgres (or DATABASE_URL), migrations + seeds, functions on :8080
+	@bash scripts/install-deps.sh dev
 	@bash scripts/dev.sh
 
-test: vet $(COGNITO_LOCAL) ## go vet, then every test (starts its own PostgreSQL and cognito-local)
+test: deps vet $(COGNITO_LOCAL) $(AXE_CORE) ## go vet, then every test (starts its own PostgreSQL, cognito-local, Chromium)
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 # cognito-local, the Cognito the tests talk to, at the version pinned in its package-lock.json.
 $(COGNITO_LOCAL): tools/cognito-local/package.json tools/cognito-local/package-lock.json
 	npm ci --prefix tools/cognito-local --no-audit --no-fund
 	@touch $@
+
+# axe-core, the accessibility check the browser tests of app/ inject, pinned likewise.
+$(AXE_CORE): tools/axe-core/package.json tools/axe-core/package-lock.json
+	npm ci --prefix tools/axe-core --no-audit --no-fund
+	@touch $@
+
+docs: ## regenerate docs/api.md from hasura/metadata (a test fails while it is stale)
+	$(GO) run ./functions/cmd/apidocs -o docs/api.md
 
 vet: ## go vet ./...
 	$(GO) vet ./...

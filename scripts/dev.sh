@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make dev: a local PostgreSQL in .data/postgres (unless DATABASE_URL is given), the migrations
-# and seeds applied, and the functions binary on :8080. Ctrl-C stops the binary and the
-# PostgreSQL this script started. Running it again reuses the data.
+# and seeds applied, and the functions binary on :8080. Ctrl-C, or SIGTERM to this script or to
+# `make` (GNU make passes SIGTERM on to it), stops the binary and the PostgreSQL this script
+# started. Running it again reuses the data.
 #
 # Environment (all optional):
 #   DATABASE_URL   use this database instead of starting one (migrations and seeds applied to it)
