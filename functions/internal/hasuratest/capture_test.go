@@ -145,8 +145,15 @@ func TestAnInsertIsDeliveredAsHasuraDeliversIt(t *testing.T) {
 
 func TestRowDataIsPostgresRowToJSONByteForByte(t *testing.T) {
 	db := pgtest.Pool(t)
-	hasuratest.CaptureEvents(t, db, "reward_added", "rewards", "INSERT")
 	ctx := context.Background()
+	// A table of its own: the product's tables bound their integers to GraphQL's Int, and this
+	// checks that an integer beyond float64's precision still passes byte for byte.
+	if _, err := db.Exec(ctx, `CREATE TABLE public.capture_probe (
+		id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text, description text, points_cost bigint,
+		stock integer, active_from timestamptz, created_at timestamptz)`); err != nil {
+		t.Fatal(err)
+	}
+	hasuratest.CaptureEvents(t, db, "reward_added", "capture_probe", "INSERT")
 	var want string
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		// The server's zone decides the offset Postgres writes; Hasura's database runs in UTC.
@@ -154,9 +161,9 @@ func TestRowDataIsPostgresRowToJSONByteForByte(t *testing.T) {
 			return err
 		}
 		return tx.QueryRow(ctx, `
-			INSERT INTO rewards (name, description, points_cost, stock, active_from, created_at)
+			INSERT INTO capture_probe (name, description, points_cost, stock, active_from, created_at)
 			VALUES ('Tea & <cake>', 'naïve "quoted"', 9007199254740993, NULL, '2026-01-02T03:04:05.1Z', '2026-01-02T03:04:05.123456Z')
-			RETURNING row_to_json(rewards.*)::text`).Scan(&want)
+			RETURNING row_to_json(capture_probe.*)::text`).Scan(&want)
 	})
 	if err != nil {
 		t.Fatal(err)
