@@ -39,7 +39,7 @@ var policy = contract.Policy{
 	// written by the functions or admin: the ledger, lots, coupons, balances, campaigns and
 	// program settings above all.
 	Writes: []contract.WriteGrant{
-		{Table: "members", Op: "update", Role: "member", Columns: []string{"display_name", "phone", "birthday"}},
+		{Table: "members", Op: "update", Role: "member", Columns: []string{"display_name", "phone"}},
 		{Table: "notifications", Op: "update", Role: "member", Columns: []string{"read_at"}},
 	},
 	Owned: []contract.Ownership{

@@ -2,8 +2,10 @@ package loyalty
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -106,7 +108,7 @@ func forgetMember(ctx context.Context, tx pgx.Tx, id string, now time.Time) erro
 	// deleted_at being set in the same transaction.
 	if m.Balance != 0 {
 		reason := AccountDeletedReason
-		_, err := post(ctx, tx, &m, entry{Kind: KindAdjust, Points: -m.Balance, Reason: &reason, Key: "delete:" + id, At: now}, 1)
+		_, err := post(ctx, tx, &m, entry{Kind: KindAdjust, Points: -m.Balance, Reason: &reason, Key: "delete:" + id, At: now, By: &id}, 1)
 		if errors.Is(err, errDuplicate) {
 			return fmt.Errorf("ledger entry delete:%s exists while member %s is not deleted", id, id)
 		}
@@ -121,8 +123,80 @@ func forgetMember(ctx context.Context, tx pgx.Tx, id string, now time.Time) erro
 	// kept there, the code is never drawn again for a new member, so the old card cannot
 	// credit a stranger (earnPoints refuses it as the code of no active member). With the name
 	// and contact data gone it is a random number that leads to no person.
-	_, err = tx.Exec(ctx, `
+	if _, err = tx.Exec(ctx, `
 		UPDATE members SET display_name = $2, email = NULL, phone = NULL, birthday = NULL, deleted_at = $3
-		WHERE id = $1`, id, DeletedDisplayName, now)
-	return err
+		WHERE id = $1`, id, DeletedDisplayName, now); err != nil {
+		return err
+	}
+	return scrubFailures(ctx, tx, id)
+}
+
+// personalFields are the member columns an account deletion erases.
+var personalFields = []string{"display_name", "email", "phone", "birthday"}
+
+// scrubFailures erases the member's personal fields from stored trigger_failures payloads
+// (Hasura events carry the whole members row), so a deletion leaves none of it behind. A
+// payload naming the member that is not JSON (an oversized body kept as text) is replaced by
+// a note. trigger_failures holds only failed deliveries, so the scan stays small.
+func scrubFailures(ctx context.Context, tx pgx.Tx, memberID string) error {
+	rows, err := tx.Query(ctx, `SELECT id, payload FROM trigger_failures WHERE strpos(payload, $1) > 0`, memberID)
+	if err != nil {
+		return err
+	}
+	type failure struct {
+		id      int64
+		payload string
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (failure, error) {
+		var f failure
+		err := r.Scan(&f.id, &f.payload)
+		return f, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range found {
+		scrubbed, changed := scrubPayload(f.payload, memberID)
+		if !changed {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE trigger_failures SET payload = $2 WHERE id = $1`, f.id, scrubbed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scrubPayload nulls the personal fields of the member's row in a Hasura event payload
+// (event.data.old and .new); changed is false when the payload holds none of them.
+func scrubPayload(payload, memberID string) (string, bool) {
+	var body map[string]any
+	dec := json.NewDecoder(strings.NewReader(payload))
+	dec.UseNumber() // numbers stay as written, not rounded through float64
+	if err := dec.Decode(&body); err != nil {
+		return `{"scrubbed": "this payload named a deleted member and was not JSON; it was erased"}`, true
+	}
+	event, _ := body["event"].(map[string]any)
+	data, _ := event["data"].(map[string]any)
+	changed := false
+	for _, side := range []string{"old", "new"} {
+		row, _ := data[side].(map[string]any)
+		if row == nil || row["id"] != memberID {
+			continue
+		}
+		for _, f := range personalFields {
+			if v, ok := row[f]; ok && v != nil {
+				row[f] = nil
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return payload, false
+	}
+	out, err := json.Marshal(body)
+	if err != nil {
+		return payload, false
+	}
+	return string(out), true
 }

@@ -57,7 +57,7 @@ func (s *Service) AdjustPoints(ctx context.Context, c Caller, in AdjustPointsInp
 			return err
 		}
 		reason := in.Reason
-		p, err := post(ctx, tx, &m, entry{Kind: KindAdjust, Points: in.Points, Reason: &reason, Key: key, At: now}, st.PointsValidityDays)
+		p, err := post(ctx, tx, &m, entry{Kind: KindAdjust, Points: in.Points, Reason: &reason, Key: key, At: now, By: c.actor()}, st.PointsValidityDays)
 		if err != nil {
 			return err
 		}

@@ -38,6 +38,17 @@ func (c Caller) memberID() (string, error) {
 	return id.String(), nil
 }
 
+// actor is the user a ledger entry or coupon use is recorded against: the caller's id when it
+// is a uuid (a Cognito sub), nil for the admin secret, which names nobody.
+func (c Caller) actor() *string {
+	id, err := uuid.Parse(c.UserID)
+	if err != nil {
+		return nil
+	}
+	s := id.String()
+	return &s
+}
+
 // StaffRole is what a staff member may do at a store.
 type StaffRole string
 

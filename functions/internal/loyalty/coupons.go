@@ -51,7 +51,7 @@ func (s *Service) UseCoupon(ctx context.Context, c Caller, in UseCouponInput) (U
 		case onlyStore != nil && *onlyStore != in.StoreID:
 			return fail(CodeCouponWrongStore, "coupon %s is only honoured at another store", code)
 		}
-		_, err = tx.Exec(ctx, `UPDATE coupons SET status = 'used', used_at = $2, used_store_id = $3 WHERE id = $1`, out.CouponID, now, in.StoreID)
+		_, err = tx.Exec(ctx, `UPDATE coupons SET status = 'used', used_at = $2, used_store_id = $3, used_by = $4 WHERE id = $1`, out.CouponID, now, in.StoreID, c.actor())
 		out.UsedAt = now
 		return err
 	})

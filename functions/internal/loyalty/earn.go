@@ -43,18 +43,27 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		memberID = qr.MemberID
 	}
 	var out EarnPointsOutput
+	var st Settings
+	missed := false // the member code named no member
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		missed = false
 		if err := authorizeStore(ctx, tx, c, in.StoreID, Crew); err != nil {
 			return err
 		}
-		st, err := loadSettings(ctx, tx)
-		if err != nil {
+		var err error
+		if st, err = loadSettings(ctx, tx); err != nil {
 			return err
 		}
 		if in.Amount > st.MaxOrderAmount {
 			return fail(CodeOrderOverLimit, "amount %d is above the limit of %d", in.Amount, st.MaxOrderAmount)
 		}
+		if hasCode {
+			if err := checkLookupCooldown(ctx, tx, c, st, now); err != nil {
+				return err
+			}
+		}
 		if err := resolveMember(ctx, tx, in.MemberCode, &memberID); err != nil {
+			missed = hasCode && isCode(err, CodeNotFound)
 			return err
 		}
 		o, err := claimOrder(ctx, tx, in, memberID, now)
@@ -73,7 +82,7 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		if !ok || m.Deleted {
 			return fail(CodeNotFound, "no such member")
 		}
-		res, err := creditOrder(ctx, tx, &m, o, st, now)
+		res, err := creditOrder(ctx, tx, &m, o, st, now, c.actor())
 		if err != nil {
 			return err
 		}
@@ -81,7 +90,52 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate, CampaignIDs: res.CampaignIDs}
 		return nil
 	})
+	if missed {
+		// Counted outside the refused transaction, which rolled back.
+		if rerr := s.inTx(ctx, func(tx pgx.Tx) error { return recordLookupMiss(ctx, tx, c, st, now) }); rerr != nil {
+			return out, rerr
+		}
+	}
 	return out, err
+}
+
+// checkLookupCooldown refuses a caller who named too many unknown member codes lately: the
+// answers tell whether a code exists, so unlimited tries would let anyone enumerate members.
+func checkLookupCooldown(ctx context.Context, tx pgx.Tx, c Caller, st Settings, now time.Time) error {
+	who := c.actor()
+	if who == nil {
+		return nil
+	}
+	var misses int
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM member_lookup_misses WHERE user_id = $1 AND missed_at > $2`,
+		*who, now.Add(-st.MemberLookupMissWindow)).Scan(&misses)
+	if err != nil {
+		return err
+	}
+	if misses >= st.MemberLookupMissLimit {
+		return fail(CodeForbidden, "too many unknown member codes from this account: wait %s, then try again", st.MemberLookupMissWindow)
+	}
+	return nil
+}
+
+// recordLookupMiss counts one unknown member code against the caller, and forgets their
+// misses that fell out of the window, so the table stays as small as the active callers.
+func recordLookupMiss(ctx context.Context, tx pgx.Tx, c Caller, st Settings, now time.Time) error {
+	who := c.actor()
+	if who == nil {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM member_lookup_misses WHERE user_id = $1 AND missed_at <= $2`, *who, now.Add(-st.MemberLookupMissWindow)); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO member_lookup_misses (user_id, missed_at) VALUES ($1, $2)`, *who, now)
+	return err
+}
+
+// isCode tells whether err is a refusal with code.
+func isCode(err error, code Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
 }
 
 // resolveMember finds the member a member code names (when code is set) or checks that the
@@ -127,10 +181,13 @@ func claimOrder(ctx context.Context, tx pgx.Tx, in EarnPointsInput, memberID str
 		return o, fail(CodeReceiptConflict, "receipt %s was credited to another member", in.ReceiptNo)
 	case o.Status == "refunded":
 		return o, fail(CodeReceiptConflict, "receipt %s was refunded", in.ReceiptNo)
-	case o.MemberID == nil || o.Status == "pending":
-		// A POS wrote the order without a member, or before payment: the counter completes it.
-		_, err = tx.Exec(ctx, `UPDATE orders SET member_id = $2, status = 'paid' WHERE id = $1`, o.ID, memberID)
-		o.MemberID, o.Status = &memberID, "paid"
+	case o.Status == "pending":
+		// Only the POS (and then order_paid) may mark an order paid: the counter cannot.
+		return o, fail(CodeReceiptConflict, "receipt %s is not paid yet", in.ReceiptNo)
+	case o.MemberID == nil:
+		// A POS wrote the paid order without a member: the counter names them.
+		_, err = tx.Exec(ctx, `UPDATE orders SET member_id = $2 WHERE id = $1`, o.ID, memberID)
+		o.MemberID = &memberID
 	}
 	return o, err
 }
@@ -172,14 +229,14 @@ type credited struct {
 // transaction, and only then is the tier checked, so an upgrade sees the net points. The
 // member's first qualifying order settles their referral. BalanceAfter is the balance after
 // all of it.
-func creditOrder(ctx context.Context, tx pgx.Tx, m *member, o order, st Settings, now time.Time) (credited, error) {
+func creditOrder(ctx context.Context, tx pgx.Tx, m *member, o order, st Settings, now time.Time, by *string) (credited, error) {
 	key := "earn:" + o.ID
 	campaigns, err := matchingCampaigns(ctx, tx, OrderFacts{StoreID: o.StoreID, PaidAt: o.PaidAt, Amount: o.Amount, TierRank: m.TierRank}, st.Timezone)
 	if err != nil {
 		return credited{}, err
 	}
 	points, applied := ApplyCampaigns(BasePoints(o.Amount, st), m.MultiplierPct, campaigns)
-	p, err := post(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &o.ID, StoreID: &o.StoreID, Key: key, At: now, CampaignIDs: applied}, st.PointsValidityDays)
+	p, err := post(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &o.ID, StoreID: &o.StoreID, Key: key, At: now, CampaignIDs: applied, By: by}, st.PointsValidityDays)
 	if errors.Is(err, errDuplicate) {
 		var first credited
 		err = tx.QueryRow(ctx, `SELECT id, points, balance_after, campaign_ids::text[] FROM point_transactions WHERE idempotency_key = $1`, key).
@@ -191,7 +248,7 @@ func creditOrder(ctx context.Context, tx pgx.Tx, m *member, o order, st Settings
 		return credited{}, err
 	}
 	if o.RefundedAmount > 0 {
-		if _, err := reverseFor(ctx, tx, m, o, earnEntry{ID: p.ID, Points: points}, nil, now); err != nil {
+		if _, err := reverseFor(ctx, tx, m, o, earnEntry{ID: p.ID, Points: points}, nil, now, by); err != nil {
 			return credited{}, err
 		}
 	}

@@ -71,14 +71,14 @@ func (s *Service) CreditPaidOrder(ctx context.Context, d Delivery, orderID strin
 		if o.Amount > st.MaxOrderAmount {
 			return Outcome{Skipped: fmt.Sprintf("amount %d is above max_order_amount", o.Amount)}, nil
 		}
-		c, err := creditOrder(ctx, tx, &m, o, st, now)
+		c, err := creditOrder(ctx, tx, &m, o, st, now, nil)
 		if err != nil {
 			return Outcome{}, err
 		}
 		if c.Duplicate {
 			// Credited before, maybe by earnPoints: bring its reversal up to the order's
 			// refunds, in case an order_refunded event is still on its way.
-			if _, err := reverseOrder(ctx, tx, o, nil, now); err != nil {
+			if _, err := reverseOrder(ctx, tx, o, nil, now, nil); err != nil {
 				return Outcome{}, err
 			}
 			return Outcome{Skipped: "order already credited"}, nil
@@ -100,7 +100,7 @@ func (s *Service) ReverseRefundedOrder(ctx context.Context, d Delivery, orderID 
 			return Outcome{Skipped: "no such order"}, nil
 		}
 		reason := "order refunded"
-		r, err := reverseOrder(ctx, tx, o, &reason, now)
+		r, err := reverseOrder(ctx, tx, o, &reason, now, nil)
 		if err != nil {
 			return Outcome{}, err
 		}

@@ -72,6 +72,8 @@ type entry struct {
 	Reverses string
 	// CampaignIDs, for an earn: the campaigns that counted.
 	CampaignIDs []string
+	// By is the user who made the entry (nil: the programme itself, a trigger or a cron).
+	By *string
 }
 
 // posted is a ledger line as written.
@@ -100,11 +102,11 @@ func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) 
 	}
 	var p posted
 	err := tx.QueryRow(ctx, `
-		INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason, idempotency_key, created_at, campaign_ids)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::uuid[], '{}'))
+		INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason, idempotency_key, created_at, campaign_ids, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::uuid[], '{}'), $12)
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING id, balance_after`,
-		m.ID, e.Kind, e.Points, after, e.OrderID, e.CouponID, e.StoreID, e.Reason, e.Key, e.At, e.CampaignIDs).Scan(&p.ID, &p.BalanceAfter)
+		m.ID, e.Kind, e.Points, after, e.OrderID, e.CouponID, e.StoreID, e.Reason, e.Key, e.At, e.CampaignIDs, e.By).Scan(&p.ID, &p.BalanceAfter)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, errDuplicate
 	}

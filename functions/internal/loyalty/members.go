@@ -10,7 +10,9 @@ import (
 )
 
 // RegisterMember creates the caller's member row, or returns it with Created false when the
-// caller is already registered (a retry, or a second device).
+// caller is already registered (a retry, or a second device). A registered member whose
+// birthday is still empty may give it this way, once: members cannot edit it through Hasura,
+// since it drives the birthday bonus.
 func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMemberInput) (RegisterMemberOutput, error) {
 	id, err := c.memberID()
 	if err != nil {
@@ -22,9 +24,17 @@ func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMembe
 	v.optionalText("email", in.Email, 254)
 	v.optionalText("phone", in.Phone, 32)
 	v.optionalText("referralCode", in.ReferralCode, 32)
+	v.printable("displayName", &in.DisplayName)
+	v.printable("email", in.Email)
+	v.printable("phone", in.Phone)
+	v.printable("referralCode", in.ReferralCode)
 	if in.Email != nil && *in.Email != "" {
-		_, perr := mail.ParseAddress(*in.Email)
+		// Stored as parsed: the bare address, never a display name or comments around it.
+		addr, perr := mail.ParseAddress(*in.Email)
 		v.that(perr == nil, "email is not an e-mail address")
+		if perr == nil {
+			in.Email = &addr.Address
+		}
 	}
 	if in.Birthday != nil {
 		v.that(in.Birthday.Year() >= 1900, "birthday must be a past date")
@@ -55,6 +65,9 @@ func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMembe
 		switch {
 		case err == nil && deleted:
 			return fail(CodeForbidden, "this account was deleted")
+		case err == nil && in.Birthday != nil:
+			_, err := tx.Exec(ctx, `UPDATE members SET birthday = $2 WHERE id = $1 AND birthday IS NULL`, id, in.Birthday.Time)
+			return err
 		case err == nil:
 			return nil
 		case !errors.Is(err, pgx.ErrNoRows):

@@ -88,7 +88,7 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 		if err != nil {
 			return err
 		}
-		p, err := post(ctx, tx, &m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &couponID, Key: key, At: now}, 0)
+		p, err := post(ctx, tx, &m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &couponID, Key: key, At: now, By: c.actor()}, 0)
 		if err != nil {
 			return err
 		}

@@ -76,7 +76,7 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 			}
 		}
 		// part == 0: a repeated full refund. It changes nothing, and answers what stands.
-		r, err := reverseOrder(ctx, tx, o, in.Reason, now)
+		r, err := reverseOrder(ctx, tx, o, in.Reason, now, c.actor())
 		if err != nil {
 			return err
 		}
@@ -149,7 +149,7 @@ type earnEntry struct {
 // their points were forfeited with the account, and a new debt on an anonymised member would
 // be one nobody can pay or write off. It is idempotent: run again, or for a stale event, it
 // reverses nothing more.
-func reverseOrder(ctx context.Context, tx pgx.Tx, o order, reason *string, now time.Time) (reversal, error) {
+func reverseOrder(ctx context.Context, tx pgx.Tx, o order, reason *string, now time.Time, by *string) (reversal, error) {
 	var e earnEntry
 	m, err := scanMember(tx.QueryRow(ctx, `SELECT e.id, e.points, `+memberColumns+`
 		FROM point_transactions e JOIN members m ON m.id = e.member_id JOIN tiers t ON t.id = m.tier_id
@@ -164,7 +164,7 @@ func reverseOrder(ctx context.Context, tx pgx.Tx, o order, reason *string, now t
 	case m.Deleted:
 		return reversal{}, nil
 	}
-	return reverseFor(ctx, tx, &m, o, e, reason, now)
+	return reverseFor(ctx, tx, &m, o, e, reason, now, by)
 }
 
 // currentBalance answers a refund of an order that earned nothing: the balance of the member
@@ -187,7 +187,7 @@ func currentBalance(ctx context.Context, tx pgx.Tx, o order) (reversal, error) {
 // reverseFor posts the step of o's reversal that is still due, for the locked member m who
 // holds o's earn entry e. The entry's key names the cumulative target, so two writers cannot
 // post the same step twice; the points come back from e's own lot first.
-func reverseFor(ctx context.Context, tx pgx.Tx, m *member, o order, e earnEntry, reason *string, now time.Time) (reversal, error) {
+func reverseFor(ctx context.Context, tx pgx.Tx, m *member, o order, e earnEntry, reason *string, now time.Time, by *string) (reversal, error) {
 	var reversed int64
 	err := tx.QueryRow(ctx, `
 		SELECT coalesce(-sum(points), 0) FROM point_transactions WHERE order_id = $1 AND kind = 'refund'`, o.ID).Scan(&reversed)
@@ -200,7 +200,7 @@ func reverseFor(ctx context.Context, tx pgx.Tx, m *member, o order, e earnEntry,
 		return reversal{Balance: &balance}, nil
 	}
 	p, err := post(ctx, tx, m, entry{Kind: KindRefund, Points: -(target - reversed), OrderID: &o.ID, StoreID: &o.StoreID,
-		Reason: reason, Key: "refund:" + o.ID + ":" + strconv.FormatInt(target, 10), At: now, Reverses: e.ID}, 0)
+		Reason: reason, Key: "refund:" + o.ID + ":" + strconv.FormatInt(target, 10), At: now, Reverses: e.ID, By: by}, 0)
 	if errors.Is(err, errDuplicate) {
 		return reversal{Balance: &balance}, nil
 	}

@@ -28,6 +28,10 @@ type Settings struct {
 	ReferralYearlyLimit *int
 	// ExpiryReminderDays is how far ahead expiry reminders look; 0: off.
 	ExpiryReminderDays int
+	// A caller whose earnPoints named more than MemberLookupMissLimit unknown member codes in
+	// the last MemberLookupMissWindow is refused until the window has moved on.
+	MemberLookupMissLimit  int
+	MemberLookupMissWindow time.Duration
 }
 
 // Today is the date of now in the programme's time zone, as midnight UTC of that date (the

@@ -63,14 +63,18 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 
 func loadSettings(ctx context.Context, tx pgx.Tx) (Settings, error) {
 	var st Settings
+	var windowSeconds int
 	err := tx.QueryRow(ctx, `
 		SELECT earn_spend_unit, earn_points_per_unit, points_validity_days, welcome_bonus_points,
 		       birthday_bonus_points, max_order_amount, qr_token_ttl_seconds, timezone,
-		       referral_bonus_points, referee_bonus_points, referral_min_amount, referral_yearly_limit, expiry_reminder_days
+		       referral_bonus_points, referee_bonus_points, referral_min_amount, referral_yearly_limit, expiry_reminder_days,
+		       member_lookup_miss_limit, member_lookup_miss_window_seconds
 		FROM program_settings WHERE id = 1`).Scan(
 		&st.EarnSpendUnit, &st.EarnPointsPerUnit, &st.PointsValidityDays, &st.WelcomeBonusPoints,
 		&st.BirthdayBonusPoints, &st.MaxOrderAmount, &st.QRTokenTTLSeconds, &st.Timezone,
-		&st.ReferralBonusPoints, &st.RefereeBonusPoints, &st.ReferralMinAmount, &st.ReferralYearlyLimit, &st.ExpiryReminderDays)
+		&st.ReferralBonusPoints, &st.RefereeBonusPoints, &st.ReferralMinAmount, &st.ReferralYearlyLimit, &st.ExpiryReminderDays,
+		&st.MemberLookupMissLimit, &windowSeconds)
+	st.MemberLookupMissWindow = time.Duration(windowSeconds) * time.Second
 	if err == pgx.ErrNoRows {
 		return st, fail(CodeNotConfigured, "program_settings has no row: apply the seeds or insert it")
 	}

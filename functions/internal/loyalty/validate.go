@@ -2,6 +2,7 @@ package loyalty
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -60,6 +61,16 @@ func (c *checks) result() error {
 		return nil
 	}
 	return c.err
+}
+
+// printable refuses control characters (tabs, new lines, escapes) in a one-line field, and
+// trims the white space around it. v may be nil (an optional field left out).
+func (c *checks) printable(field string, v *string) {
+	if v == nil {
+		return
+	}
+	*v = strings.TrimSpace(*v)
+	c.that(!strings.ContainsFunc(*v, unicode.IsControl), "%s contains a control character", field)
 }
 
 // int32Range checks that v fits GraphQL's Int, the type the apps send and read amounts and
