@@ -12,7 +12,7 @@ import (
 // docs/operations.md on the real binary: with ACTION_SECRET=new and ACTION_SECRET_PREVIOUS=old
 // both secrets get in; restarted without the previous one, only the new one does.
 func TestBinaryAcceptsOldAndNewActionSecretDuringARotation(t *testing.T) {
-	const oldSecret, newSecret = "rotation-old-secret", "rotation-new-secret"
+	const oldSecret, newSecret = "rotation-old-secret-0123456789abcdef", "rotation-new-secret-0123456789abcdef"
 	db := pgtest.URL(t)
 	call := func(t *testing.T, base, secret string) int {
 		t.Helper()

@@ -63,7 +63,10 @@ func binary(tb testing.TB) string {
 // without any of them, so that what the developer's shell exports does not leak in.
 var settings = []string{"PORT", "DATABASE_URL", "ACTION_SECRET", "ACTION_SECRET_PREVIOUS", "MEMBER_QR_SECRET", "MEMBER_QR_SECRET_PREVIOUS", "AWS_REGION",
 	"COGNITO_USER_POOL_ID", "COGNITO_ENDPOINT", "S3_BUCKET", "S3_ENDPOINT", "MAX_BODY_BYTES",
-	"SHUTDOWN_TIMEOUT", "LOG_LEVEL"}
+	"SHUTDOWN_TIMEOUT", "LOG_LEVEL", "READ_HEADER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "IDLE_TIMEOUT", "FUNCTION_TARGET"}
+
+// testSecret is an ACTION_SECRET long enough for the binary (32 characters at least).
+const testSecret = "startup-test-secret-0123456789abcdef"
 
 func cleanEnv(extra ...string) []string {
 	var env []string
@@ -79,7 +82,8 @@ func cleanEnv(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, extra...)
+	// Metrics off unless a test asks: binaries of parallel test runs would all want 9090.
+	return append(append(env, "METRICS_PORT=0"), extra...)
 }
 
 func freePort(tb testing.TB) string {
@@ -192,7 +196,7 @@ func TestBinaryRefusesToStartWithoutRequiredSettings(t *testing.T) {
 func TestBinaryStartsWithOnlyTheTwoRequiredSettings(t *testing.T) {
 	// PORT is set only so that the test does not collide with whatever holds 8080.
 	port := freePort(t)
-	p := start(t, cleanEnv("DATABASE_URL="+pgtest.URL(t), "ACTION_SECRET=startup-test-secret", "PORT="+port), port)
+	p := start(t, cleanEnv("DATABASE_URL="+pgtest.URL(t), "ACTION_SECRET="+testSecret, "PORT="+port), port)
 	p.waitHealthy(t, http.StatusOK)
 
 	body := `{"action":{"name":"registerMember"},"input":{"input":{"displayName":"Aiko"}},` +
@@ -224,7 +228,7 @@ func TestBinaryStartsWithOnlyTheTwoRequiredSettings(t *testing.T) {
 func TestBinaryStartsWhileTheDatabaseIsDown(t *testing.T) {
 	port, nobody := freePort(t), freePort(t)
 	p := start(t, cleanEnv("DATABASE_URL=postgres://postgres@127.0.0.1:"+nobody+"/loyalty?sslmode=disable&connect_timeout=1",
-		"ACTION_SECRET=startup-test-secret", "PORT="+port), port)
+		"ACTION_SECRET="+testSecret, "PORT="+port), port)
 	p.waitHealthy(t, http.StatusServiceUnavailable)
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("exit code after SIGTERM = %d, want 0:\n%s", code, p.output)
@@ -251,7 +255,7 @@ func BenchmarkStartup(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				port := freePort(b)
-				env := cleanEnv("DATABASE_URL="+url, "ACTION_SECRET=startup-bench-secret", "PORT="+port)
+				env := cleanEnv("DATABASE_URL="+url, "ACTION_SECRET="+testSecret, "PORT="+port)
 				b.StartTimer()
 				p := start(b, env, port)
 				bc.ready(b, p)

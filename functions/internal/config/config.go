@@ -2,6 +2,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,7 +30,18 @@ type Config struct {
 	MaxBodyBytes    int64         `envconfig:"MAX_BODY_BYTES" default:"262144"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
+	// Connection limits, so a slow or stalled client cannot hold a connection for ever
+	// (docs/operations.md). WRITE_TIMEOUT bounds a whole handler run: keep it above the
+	// longest Hasura timeout (300 s for crons).
+	ReadHeaderTimeout time.Duration `envconfig:"READ_HEADER_TIMEOUT" default:"5s"`
+	ReadTimeout       time.Duration `envconfig:"READ_TIMEOUT" default:"30s"`
+	WriteTimeout      time.Duration `envconfig:"WRITE_TIMEOUT" default:"330s"`
+	IdleTimeout       time.Duration `envconfig:"IDLE_TIMEOUT" default:"120s"`
 }
+
+// MinSecretLength is the shortest ACTION_SECRET accepted: 32 characters, as for
+// MEMBER_QR_SECRET, so the secret cannot be guessed.
+const MinSecretLength = 32
 
 // Load reads the environment. It fails naming every required setting that is missing.
 func Load() (Config, error) {
@@ -46,6 +58,26 @@ func Load() (Config, error) {
 	}
 	if len(missing) > 0 {
 		return c, fmt.Errorf("missing required environment variables: %s", strings.Join(missing, ", "))
+	}
+	var bad []string
+	if len(c.ActionSecret) < MinSecretLength {
+		bad = append(bad, fmt.Sprintf("ACTION_SECRET must be at least %d characters", MinSecretLength))
+	}
+	// The previous secret still lets callers in during a rotation: the same rule holds.
+	if c.ActionSecretPrevious != "" && len(c.ActionSecretPrevious) < MinSecretLength {
+		bad = append(bad, fmt.Sprintf("ACTION_SECRET_PREVIOUS must be at least %d characters", MinSecretLength))
+	}
+	// Zero would mean no limit at all in net/http.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"READ_TIMEOUT", c.ReadTimeout}, {"WRITE_TIMEOUT", c.WriteTimeout}, {"IDLE_TIMEOUT", c.IdleTimeout}} {
+		if d.v <= 0 {
+			bad = append(bad, d.name+" must be positive")
+		}
+	}
+	if len(bad) > 0 {
+		return c, errors.New(strings.Join(bad, "; "))
 	}
 	return c, nil
 }

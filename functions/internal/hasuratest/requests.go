@@ -22,7 +22,7 @@ import (
 )
 
 // Secret is the shared secret every request built here carries in hasura.SecretHeader.
-const Secret = "test-action-secret"
+const Secret = "test-action-secret-0123456789abcdef"
 
 // UserAgent is what graphql-engine sends as its User-Agent.
 const UserAgent = "hasura-graphql-engine/v2.48.3"

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,9 +24,9 @@ func TestHealthTellsWhetherTheDatabaseAnswers(t *testing.T) {
 		status   int
 		body     string
 	}{
-		{"database up", nil, false, 200, `"database":"up"`},
-		{"database down", errors.New("connection refused"), false, 503, `"database":"down"`},
-		{"draining with the database up", nil, true, 503, `"status":"draining"`},
+		{"database up", nil, false, 200, `{"status":"ok"}`},
+		{"database down", errors.New("connection refused"), false, 503, `{"status":"unavailable"}`},
+		{"draining with the database up", nil, true, 503, `{"status":"draining"}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -36,10 +38,31 @@ func TestHealthTellsWhetherTheDatabaseAnswers(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			Health(pingFunc(func(context.Context) error { return c.ping }), d).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
-			if rec.Code != c.status || !strings.Contains(rec.Body.String(), c.body) {
-				t.Fatalf("got %d %s; want %d with %s", rec.Code, rec.Body, c.status, c.body)
+			if rec.Code != c.status || strings.TrimSpace(rec.Body.String()) != c.body {
+				t.Fatalf("got %d %s; want %d %s", rec.Code, rec.Body, c.status, c.body)
 			}
 		})
+	}
+}
+
+// The probe needs no secret, so whoever reaches /healthz must not learn the database's user,
+// host, port or name from it; the operator finds them in the log.
+func TestHealthAnswersOnlyTheStatusAndLogsWhyTheDatabaseIsDown(t *testing.T) {
+	const detail = `failed to connect to user=loyalty database=loyalty host=10.0.3.7 port=5432: connection refused`
+	var logs bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
+	rec := httptest.NewRecorder()
+	Health(pingFunc(func(context.Context) error { return errors.New(detail) }), NewDrain()).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	for _, leak := range []string{"10.0.3.7", "5432", "user=", "database=", "refused"} {
+		if strings.Contains(rec.Body.String(), leak) {
+			t.Errorf("the answer %s gives away %q", rec.Body, leak)
+		}
+	}
+	if !strings.Contains(logs.String(), "host=10.0.3.7 port=5432") {
+		t.Errorf("the log does not say why the database is down:\n%s", logs.String())
 	}
 }
 
