@@ -6,7 +6,7 @@
 #
 # Environment (all optional):
 #   DATABASE_URL   use this database instead of starting one (migrations and seeds applied to it)
-#   ACTION_SECRET  the X-Action-Secret the binary expects (default dev-action-secret)
+#   ACTION_SECRET  the X-Action-Secret the binary expects (default dev-action-secret-at-least-32-chars)
 #   MEMBER_QR_SECRET  key of the member QR tokens, >= 32 bytes (default: a fixed dev key)
 #   PORT           the functions' port (default 8080)
 #   DEV_PG_PORT    the local PostgreSQL's TCP port on 127.0.0.1 (default 54329)
@@ -18,7 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-export ACTION_SECRET=${ACTION_SECRET:-dev-action-secret}
+export ACTION_SECRET=${ACTION_SECRET:-dev-action-secret-at-least-32-chars}
 export MEMBER_QR_SECRET=${MEMBER_QR_SECRET:-dev-member-qr-secret-at-least-32-bytes}
 export PORT=${PORT:-8080}
 pg_port=${DEV_PG_PORT:-54329}
