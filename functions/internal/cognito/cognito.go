@@ -16,6 +16,7 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/aws/aws-sdk-go-v2/otelaws"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
 )
@@ -47,6 +48,8 @@ func NewClient(ctx context.Context, c Config) (*cip.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cognito: load the AWS configuration: %w", err)
 	}
+	// A client span per call, child of the handler's, on the global tracer provider.
+	otelaws.AppendMiddlewares(&cfg.APIOptions)
 	return cip.NewFromConfig(cfg, func(o *cip.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)

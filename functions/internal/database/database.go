@@ -10,6 +10,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -32,6 +33,10 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "loyalty-functions"
+	// A child span per statement, on the global tracer provider (non-recording until
+	// telemetry installs an exporter). Parameters stay out: they hold member data. Acquires
+	// are not traced: the health check's would be a root trace every few seconds.
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer())
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
