@@ -964,6 +964,7 @@ func checkEnvironment(root string, env environment) []error {
 	errs = append(errs, s.check(objs)...)
 	errs = append(errs, checkRoutes(objs)...)
 	errs = append(errs, checkOverlay(env, objs)...)
+	errs = append(errs, checkNetworkPolicies(objs)...)
 	errs = append(errs, checkHasuraEnv(root, objs, synced)...)
 	return errs
 }
@@ -1143,6 +1144,13 @@ func TestChecksCatchBrokenCopies(t *testing.T) {
 		{"schema: wrong type", "deploy/base/app.yaml", "containerPort: 8080", "containerPort: http", overlay(prod), "schema apps/v1 Deployment app"},
 		{"schema: KongPlugin", "deploy/base/kong.yaml", "plugin: cors", "plugins: cors", overlay(prod), "schema configuration.konghq.com/v1 KongPlugin loyalty-cors"},
 		{"schema: PodDisruptionBudget", "deploy/base/hasura.yaml", "  maxUnavailable: 1\n", "  maxUnavailable: 1\n  minAvailable: true\n", overlay(prod), "schema policy/v1 PodDisruptionBudget hasura"},
+		{"schema: NetworkPolicy", "deploy/base/network-policy.yaml", `policyTypes: ["Ingress"]`, `policyType: ["Ingress"]`, overlay(prod), "schema networking.k8s.io/v1 NetworkPolicy functions-ingress"},
+		{"functions reachable from any pod", "deploy/base/network-policy.yaml", "        - podSelector:\n            matchLabels:\n              app.kubernetes.io/name: hasura\n", "        - podSelector: {}\n", overlay(prod), "lets app reach the functions"},
+		{"functions reachable from anywhere", "deploy/base/network-policy.yaml", "  ingress:\n    - from:\n", "  ingress:\n    - {}\n    - from:\n", overlay(prod), "lets every source reach the functions"},
+		{"functions reachable from another namespace", "deploy/base/network-policy.yaml", "kubernetes.io/metadata.name: kourier-system", "kubernetes.io/metadata.name: default", overlay(prod), "only Knative's may"},
+		{"hasura kept from the functions", "deploy/base/network-policy.yaml", "              app.kubernetes.io/name: hasura\n", "              app.kubernetes.io/name: hasrua\n", overlay(prod), "keep Hasura from reaching the functions"},
+		{"the app reaches the database", "deploy/base/network-policy.yaml", `values: ["functions", "hasura"]`, `values: ["functions", "hasura", "app"]`, overlay(prod), "app may connect to PostgreSQL"},
+		{"every port open to the app", "deploy/base/network-policy.yaml", "    - ports:\n        - protocol: TCP\n          port: 443\n", "    - {}\n", overlay(prod), "app may connect to PostgreSQL"},
 		{"functions public", "deploy/base/functions.yaml", "    networking.knative.dev/visibility: cluster-local\n", "", overlay(environments[0]), "cluster-local"},
 		{"graphql prefix", "deploy/base/kong.yaml", "path: /v1/graphql\n            pathType: Exact", "path: /v1\n            pathType: Prefix", overlay(prod), "/v1/metadata reaches hasura"},
 		{"route to functions", "deploy/base/kong.yaml", "                name: app\n", "                name: functions\n", overlay(prod), "public routes"},

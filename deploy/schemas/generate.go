@@ -41,12 +41,13 @@ const (
 
 // The Kubernetes kinds the manifests and deploy/sync-env.sh produce.
 var kubernetesKinds = map[string]string{
-	"v1/ConfigMap":                  "io.k8s.api.core.v1.ConfigMap",
-	"v1/Secret":                     "io.k8s.api.core.v1.Secret",
-	"v1/Service":                    "io.k8s.api.core.v1.Service",
-	"apps/v1/Deployment":            "io.k8s.api.apps.v1.Deployment",
-	"policy/v1/PodDisruptionBudget": "io.k8s.api.policy.v1.PodDisruptionBudget",
-	"networking.k8s.io/v1/Ingress":  "io.k8s.api.networking.v1.Ingress",
+	"v1/ConfigMap":                       "io.k8s.api.core.v1.ConfigMap",
+	"v1/Secret":                          "io.k8s.api.core.v1.Secret",
+	"v1/Service":                         "io.k8s.api.core.v1.Service",
+	"apps/v1/Deployment":                 "io.k8s.api.apps.v1.Deployment",
+	"policy/v1/PodDisruptionBudget":      "io.k8s.api.policy.v1.PodDisruptionBudget",
+	"networking.k8s.io/v1/Ingress":       "io.k8s.api.networking.v1.Ingress",
+	"networking.k8s.io/v1/NetworkPolicy": "io.k8s.api.networking.v1.NetworkPolicy",
 }
 
 type schema = map[string]any
