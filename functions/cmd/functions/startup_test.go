@@ -63,7 +63,8 @@ func binary(tb testing.TB) string {
 // without any of them, so that what the developer's shell exports does not leak in.
 var settings = []string{"PORT", "DATABASE_URL", "ACTION_SECRET", "ACTION_SECRET_PREVIOUS", "MEMBER_QR_SECRET", "MEMBER_QR_SECRET_PREVIOUS", "AWS_REGION",
 	"COGNITO_USER_POOL_ID", "COGNITO_ENDPOINT", "S3_BUCKET", "S3_ENDPOINT", "MAX_BODY_BYTES",
-	"SHUTDOWN_TIMEOUT", "LOG_LEVEL", "READ_HEADER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "IDLE_TIMEOUT", "FUNCTION_TARGET"}
+	"SHUTDOWN_TIMEOUT", "LOG_LEVEL", "READ_HEADER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "IDLE_TIMEOUT", "FUNCTION_TARGET",
+	"METRICS_PORT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED"}
 
 // testSecret is an ACTION_SECRET long enough for the binary (32 characters at least).
 const testSecret = "startup-test-secret-0123456789abcdef"
@@ -255,7 +256,8 @@ func BenchmarkStartup(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				port := freePort(b)
-				env := cleanEnv("DATABASE_URL="+url, "ACTION_SECRET="+testSecret, "PORT="+port)
+				// As deployed: metrics served, no OTEL_* variable (so no exporter).
+				env := cleanEnv("DATABASE_URL="+url, "ACTION_SECRET="+testSecret, "PORT="+port, "METRICS_PORT="+freePort(b))
 				b.StartTimer()
 				p := start(b, env, port)
 				bc.ready(b, p)
