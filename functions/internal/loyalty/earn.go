@@ -36,11 +36,6 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		if s.qr == nil {
 			return EarnPointsOutput{}, fail(CodeQRInvalid, "member QR codes are not enabled here (MEMBER_QR_SECRET is not set): use the member code")
 		}
-		var err error
-		if qr, err = s.qr.VerifyMemberQR(*in.MemberQRToken, now); err != nil {
-			return EarnPointsOutput{}, err
-		}
-		memberID = qr.MemberID
 	}
 	var out EarnPointsOutput
 	var st Settings
@@ -53,6 +48,13 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		var err error
 		if st, err = loadSettings(ctx, tx); err != nil {
 			return err
+		}
+		if hasQR {
+			// Read here, where qr_token_ttl_seconds is known: it bounds the token's lifetime.
+			if qr, err = s.qr.VerifyMemberQR(*in.MemberQRToken, now, time.Duration(st.QRTokenTTLSeconds)*time.Second); err != nil {
+				return err
+			}
+			memberID = qr.MemberID
 		}
 		if in.Amount > st.MaxOrderAmount {
 			return fail(CodeOrderOverLimit, "amount %d is above the limit of %d", in.Amount, st.MaxOrderAmount)

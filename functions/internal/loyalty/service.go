@@ -24,8 +24,9 @@ type Service struct {
 type QRTokens interface {
 	IssueMemberQR(memberID string, now, expires time.Time) (string, error)
 	// VerifyMemberQR returns the member and the token id a token names; an expired token is
-	// *Error qr_expired, any other bad token qr_invalid.
-	VerifyMemberQR(token string, now time.Time) (MemberQR, error)
+	// *Error qr_expired, any other bad token qr_invalid, and so is one that would live longer
+	// than maxLifetime (qr_token_ttl_seconds).
+	VerifyMemberQR(token string, now time.Time, maxLifetime time.Duration) (MemberQR, error)
 }
 
 // MemberQR is what a verified member QR token says: whose card it is, and its own id, which

@@ -9,8 +9,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -73,10 +75,20 @@ func (t *Tokens) IssueMemberQR(memberID string, _, expires time.Time) (string, e
 	return string(signed), err
 }
 
+// Skew is how far ahead of the reading pod's clock the issuing pod's may run: a fresh token
+// may expire up to maxLifetime plus Skew from now.
+const Skew = 30 * time.Second
+
+// invalidMessage is the one answer to any token that is not ours: what exactly is wrong
+// with it (jwx's words) would only help whoever is crafting it. The log has the detail.
+const invalidMessage = "not a member QR code of this programme: ask the member to show their card again"
+
 // VerifyMemberQR returns the member a token names and the token's id: qr_expired once it has
 // expired (no leeway: the same fleet issues and reads them), qr_invalid for anything not
-// signed by us with HS256 for this purpose, or lacking exp, jti or sub.
-func (t *Tokens) VerifyMemberQR(token string, now time.Time) (loyalty.MemberQR, error) {
+// signed by us with HS256 for this purpose, lacking exp, jti or a uuid sub, or living longer
+// than maxLifetime (the programme's qr_token_ttl_seconds) plus Skew: we never issue those, so
+// one is a forgery made with a leaked key, or a card kept from before the TTL was lowered.
+func (t *Tokens) VerifyMemberQR(token string, now time.Time, maxLifetime time.Duration) (loyalty.MemberQR, error) {
 	tok, err := t.parse(token, t.key, now)
 	for _, key := range t.previous {
 		if err == nil || !jws.IsVerificationError(err) {
@@ -88,11 +100,22 @@ func (t *Tokens) VerifyMemberQR(token string, now time.Time) (loyalty.MemberQR, 
 	case errors.Is(err, jwt.ErrTokenExpired()):
 		return loyalty.MemberQR{}, &loyalty.Error{Code: loyalty.CodeQRExpired, Message: "the member's QR code has expired: ask them to refresh their card"}
 	case err != nil:
-		return loyalty.MemberQR{}, &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: fmt.Sprintf("not a member QR code of this programme (%v)", err)}
+		return loyalty.MemberQR{}, invalid(err)
 	case tok.Subject() == "" || tok.JwtID() == "":
-		return loyalty.MemberQR{}, &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: "the QR code names no member or has no id"}
+		return loyalty.MemberQR{}, invalid(errors.New("no sub or no jti"))
+	case tok.Expiration().Sub(now) > maxLifetime+Skew:
+		return loyalty.MemberQR{}, invalid(fmt.Errorf("expires %s from now, beyond the TTL of %s", tok.Expiration().Sub(now), maxLifetime))
+	}
+	// members.id is a uuid: anything else would reach the database as a type error (a 500).
+	if _, err := uuid.Parse(tok.Subject()); err != nil {
+		return loyalty.MemberQR{}, invalid(errors.New("sub is not a uuid"))
 	}
 	return loyalty.MemberQR{MemberID: tok.Subject(), TokenID: tok.JwtID()}, nil
+}
+
+func invalid(cause error) *loyalty.Error {
+	slog.Default().Warn("member QR token refused", "code", string(loyalty.CodeQRInvalid), "error", cause.Error())
+	return &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: invalidMessage}
 }
 
 func (t *Tokens) parse(token string, key []byte, now time.Time) (jwt.Token, error) {

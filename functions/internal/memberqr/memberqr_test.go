@@ -18,6 +18,9 @@ import (
 
 const key = "0123456789abcdef0123456789abcdef"
 
+// ttl is the programme's qr_token_ttl_seconds in these tests: longer than any token they issue.
+const ttl = 2 * time.Hour
+
 var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func code(err error) loyalty.Code {
@@ -46,14 +49,14 @@ func TestATokenNamesItsMemberAndItselfUntilItExpires(t *testing.T) {
 	}
 	expires := now.Add(2 * time.Minute)
 	tok := issue(t, q, memberID, expires)
-	got, err := q.VerifyMemberQR(tok, now.Add(time.Minute))
+	got, err := q.VerifyMemberQR(tok, now.Add(time.Minute), ttl)
 	if err != nil || got.MemberID != memberID || got.TokenID == "" {
 		t.Fatalf("within its life: %+v, %v", got, err)
 	}
-	if got, err := q.VerifyMemberQR(tok, expires.Add(-time.Second)); err != nil || got.MemberID != memberID {
+	if got, err := q.VerifyMemberQR(tok, expires.Add(-time.Second), ttl); err != nil || got.MemberID != memberID {
 		t.Fatalf("a second before expiry: %+v, %v", got, err)
 	}
-	if _, err := q.VerifyMemberQR(tok, expires.Add(time.Second)); code(err) != loyalty.CodeQRExpired {
+	if _, err := q.VerifyMemberQR(tok, expires.Add(time.Second), ttl); code(err) != loyalty.CodeQRExpired {
 		t.Fatalf("expired by one second: %v; want qr_expired", err)
 	}
 }
@@ -66,7 +69,7 @@ func TestEveryTokenHasItsOwnIDAndIsShortEnoughToScan(t *testing.T) {
 		if len(tok) >= 300 {
 			t.Fatalf("token of %d characters; a phone scans under 300 reliably: %s", len(tok), tok)
 		}
-		got, err := q.VerifyMemberQR(tok, now)
+		got, err := q.VerifyMemberQR(tok, now, ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,21 +131,28 @@ func TestTokensNotSignedByUsForThisPurposeAreInvalid(t *testing.T) {
 		"another audience":                      forge(t, jwa.HS256, []byte(key), func(b *jwt.Builder) *jwt.Builder { return b.Audience([]string{"api"}) }),
 		"no jti":                                forge(t, jwa.HS256, []byte(key), func(b *jwt.Builder) *jwt.Builder { return b.JwtID("") }),
 		"no subject":                            forge(t, jwa.HS256, []byte(key), func(b *jwt.Builder) *jwt.Builder { return b.Subject("") }),
+		"a subject that is not a uuid":          forge(t, jwa.HS256, []byte(key), func(b *jwt.Builder) *jwt.Builder { return b.Subject("1 OR 1=1") }),
+		"valid far longer than the TTL":         forge(t, jwa.HS256, []byte(key), func(b *jwt.Builder) *jwt.Builder { return b.Expiration(now.Add(10 * 365 * 24 * time.Hour)) }),
 		"not a token":                           "0123456789",
 		"empty":                                 "",
 	} {
-		if _, err := q.VerifyMemberQR(tok, now); code(err) != loyalty.CodeQRInvalid {
+		_, err := q.VerifyMemberQR(tok, now, ttl)
+		if code(err) != loyalty.CodeQRInvalid {
 			t.Errorf("%s: %v; want qr_invalid", name, err)
+		}
+		// One fixed answer: what jwx found wrong would guide whoever crafts the next try.
+		if le := (*loyalty.Error)(nil); errors.As(err, &le) && le.Message != invalidMessage {
+			t.Errorf("%s: message %q; want the fixed one", name, le.Message)
 		}
 	}
 	// A token without exp would never expire.
 	tok, _ := jwt.NewBuilder().Issuer(issuer).Audience([]string{audience}).Subject(memberID).JwtID("x").Build()
 	forever, _ := jwt.Sign(tok, jwt.WithKey(jwa.HS256, []byte(key)))
-	if _, err := q.VerifyMemberQR(string(forever), now); code(err) != loyalty.CodeQRInvalid {
+	if _, err := q.VerifyMemberQR(string(forever), now, ttl); code(err) != loyalty.CodeQRInvalid {
 		t.Errorf("no exp: %v; want qr_invalid", err)
 	}
 	// The forging helper itself makes tokens we accept when nothing is wrong with them.
-	if got, err := q.VerifyMemberQR(forge(t, jwa.HS256, []byte(key), same), now); err != nil || got.TokenID != "forged-id" {
+	if got, err := q.VerifyMemberQR(forge(t, jwa.HS256, []byte(key), same), now, ttl); err != nil || got.TokenID != "forged-id" {
 		t.Fatalf("a well-formed token signed with our key: %+v, %v", got, err)
 	}
 }
@@ -150,5 +160,27 @@ func TestTokensNotSignedByUsForThisPurposeAreInvalid(t *testing.T) {
 func TestAShortKeyIsRefused(t *testing.T) {
 	if _, err := New("short"); err == nil || !strings.Contains(err.Error(), "MEMBER_QR_SECRET") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Tokens are issued for qr_token_ttl_seconds; one valid for longer was not issued by us as
+// the programme stands. Pods' clocks may differ by up to Skew.
+func TestATokenLivingLongerThanTheTTLPlusSkewIsInvalid(t *testing.T) {
+	q, _ := New(key)
+	const programmeTTL = 5 * time.Minute
+	for _, c := range []struct {
+		name    string
+		expires time.Time
+		want    loyalty.Code
+	}{
+		{"exactly the TTL", now.Add(programmeTTL), ""},
+		{"the TTL plus the skew", now.Add(programmeTTL + Skew), ""},
+		{"a second beyond the TTL plus the skew", now.Add(programmeTTL + Skew + time.Second), loyalty.CodeQRInvalid},
+		{"a day", now.Add(24 * time.Hour), loyalty.CodeQRInvalid},
+	} {
+		_, err := q.VerifyMemberQR(issue(t, q, memberID, c.expires), now, programmeTTL)
+		if code(err) != c.want {
+			t.Errorf("%s: %v; want %q", c.name, err, c.want)
+		}
 	}
 }

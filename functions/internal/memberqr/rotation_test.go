@@ -40,14 +40,14 @@ func TestRotationVerifiesWithEitherKeyAndSignsWithTheNew(t *testing.T) {
 		{"after: a card of the new key reads", after, newCard, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := c.by.VerifyMemberQR(c.token, now)
+			got, err := c.by.VerifyMemberQR(c.token, now, ttl)
 			if code(err) != c.want || (c.want == "" && (err != nil || got.MemberID != memberID)) {
 				t.Fatalf("got %+v, %v; want code %q", got, err, c.want)
 			}
 		})
 	}
 	// An expired card of the old key says expired, not invalid, during the switch.
-	if _, err := during.VerifyMemberQR(oldCard, exp.Add(time.Second)); code(err) != loyalty.CodeQRExpired {
+	if _, err := during.VerifyMemberQR(oldCard, exp.Add(time.Second), ttl); code(err) != loyalty.CodeQRExpired {
 		t.Fatalf("expired old card: %v; want qr_expired", err)
 	}
 	if _, err := New(newKey, "short"); err == nil {
