@@ -1149,6 +1149,7 @@ func TestChecksCatchBrokenCopies(t *testing.T) {
 		{"functions reachable from anywhere", "deploy/base/network-policy.yaml", "  ingress:\n    - from:\n", "  ingress:\n    - {}\n    - from:\n", overlay(prod), "lets every source reach the functions"},
 		{"functions reachable from another namespace", "deploy/base/network-policy.yaml", "kubernetes.io/metadata.name: kourier-system", "kubernetes.io/metadata.name: default", overlay(prod), "only Knative's may"},
 		{"hasura kept from the functions", "deploy/base/network-policy.yaml", "              app.kubernetes.io/name: hasura\n", "              app.kubernetes.io/name: hasrua\n", overlay(prod), "keep Hasura from reaching the functions"},
+		{"metrics open to every namespace", "deploy/base/network-policy.yaml", "              kubernetes.io/metadata.name: monitoring\n", "              kubernetes.io/metadata.name: monitoring\n        - namespaceSelector: {}\n", overlay(prod), "lets more than namespace monitoring scrape"},
 		{"the app reaches the database", "deploy/base/network-policy.yaml", `values: ["functions", "hasura"]`, `values: ["functions", "hasura", "app"]`, overlay(prod), "app may connect to PostgreSQL"},
 		{"every port open to the app", "deploy/base/network-policy.yaml", "    - ports:\n        - protocol: TCP\n          port: 443\n", "    - {}\n", overlay(prod), "app may connect to PostgreSQL"},
 		{"functions public", "deploy/base/functions.yaml", "    networking.knative.dev/visibility: cluster-local\n", "", overlay(environments[0]), "cluster-local"},

@@ -16,6 +16,13 @@ const postgresPort = 5432
 // cluster-local gateway of net-kourier.
 var knativeNamespaces = map[string]bool{"knative-serving": true, "kourier-system": true}
 
+// metricsPort and metricsNamespace: Prometheus may scrape the functions' METRICS_PORT, and
+// reach nothing else of them.
+const (
+	metricsPort      = 9090
+	metricsNamespace = "monitoring"
+)
+
 // checkNetworkPolicies evaluates the NetworkPolicies against the pods the overlay runs (each
 // Deployment's and Knative Service's pod labels): only Hasura's pods and Knative's namespaces
 // reach the functions, and no pod but the functions' and Hasura's may connect to PostgreSQL.
@@ -65,6 +72,18 @@ func checkNetworkPolicies(objs []object) []error {
 		}
 		limited = true
 		for _, rule := range p.Spec.Ingress {
+			if onlyPort(rule.Ports, metricsPort) {
+				for _, peer := range rule.From {
+					if peer.PodSelector != nil || peer.IPBlock != nil || peer.NamespaceSelector == nil ||
+						len(peer.NamespaceSelector.MatchLabels) != 1 || peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != metricsNamespace {
+						errs = append(errs, fmt.Errorf("NetworkPolicy %s lets more than namespace %s scrape the functions' metrics", p.Name, metricsNamespace))
+					}
+				}
+				if len(rule.From) == 0 {
+					errs = append(errs, fmt.Errorf("NetworkPolicy %s lets every source scrape the functions' metrics", p.Name))
+				}
+				continue
+			}
 			if len(rule.From) == 0 {
 				errs = append(errs, fmt.Errorf("NetworkPolicy %s lets every source reach the functions", p.Name))
 			}
@@ -123,6 +142,16 @@ func checkNetworkPolicies(objs []object) []error {
 		}
 	}
 	return errs
+}
+
+// onlyPort tells whether ports name port and nothing else.
+func onlyPort(ports []networkingv1.NetworkPolicyPort, port int32) bool {
+	for _, p := range ports {
+		if p.Port == nil || p.Port.IntVal != port || p.EndPort != nil {
+			return false
+		}
+	}
+	return len(ports) > 0
 }
 
 // allowsOutside tells whether rule lets a pod connect to port on an address outside the
