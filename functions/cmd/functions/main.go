@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/cognito"
@@ -24,6 +23,7 @@ import (
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/memberqr"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/routes"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/server"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/telemetry"
 )
 
 func main() {
@@ -43,6 +43,22 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+
+	tcfg, err := telemetry.LoadConfig(cfg.Port)
+	if err != nil {
+		return err
+	}
+	flushTraces, err := telemetry.SetupTracing(ctx, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := flushTraces(fctx); err != nil {
+			log.Warn("could not flush the last traces", "error", err.Error())
+		}
+	}()
 
 	pool, err := database.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -69,17 +85,32 @@ func run() error {
 		opts = append(opts, loyalty.WithAccountDirectory(dir))
 	}
 	svc := loyalty.New(pool, opts...)
-	env := &hasura.Envelope{Secret: cfg.ActionSecret, PreviousSecret: cfg.ActionSecretPrevious, MaxBody: cfg.MaxBodyBytes, Logger: log, Failures: failures.Recorder{DB: pool}}
+	metrics := telemetry.NewMetrics()
+	metrics.Pool(pool)
+	env := &hasura.Envelope{Secret: cfg.ActionSecret, PreviousSecret: cfg.ActionSecretPrevious, MaxBody: cfg.MaxBodyBytes, Logger: log, Failures: metrics.CountFailures(failures.Recorder{DB: pool})}
 	drain := server.NewDrain()
 	// Registered by name, the functions-framework way: each is served at /<name>, or alone at
 	// / when FUNCTION_TARGET names it.
 	for _, r := range routes.Table(env, svc) {
-		functions.HTTP(r.Name, drain.Wrap(r.Handler).ServeHTTP)
+		h := telemetry.Handler{Name: r.Name, Event: r.Kind == routes.EventTrigger, MaxBody: cfg.MaxBodyBytes, Admit: env.Authentic, Metrics: metrics}.Wrap(r.Handler)
+		metrics.Handlers(r.Name)
+		functions.HTTP(r.Name, drain.Wrap(h).ServeHTTP)
 	}
+	// Metrics stay up while requests drain, and stop only at exit.
+	stopMetrics, err := metrics.Serve(tcfg.MetricsPort, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	functions.HTTP("healthz", server.Health(pool, drain).ServeHTTP)
 
+	// The framework's routing, served with connection limits StartHostPort cannot set.
+	srv, err := server.NewServer(":"+cfg.Port, server.Limits{ReadHeader: cfg.ReadHeaderTimeout, Read: cfg.ReadTimeout, Write: cfg.WriteTimeout, Idle: cfg.IdleTimeout})
+	if err != nil {
+		return err
+	}
 	served := make(chan error, 1)
-	go func() { served <- funcframework.StartHostPort("", cfg.Port) }()
+	go func() { served <- srv.ListenAndServe() }()
 	log.Info("functions starting", "port", cfg.Port)
 
 	select {
