@@ -55,9 +55,21 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// LogMessage, when set, is what the log line says instead of Message: the caller may be
+	// told a live coupon code it sent, the log (read by more people, kept longer) may not.
+	LogMessage string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// logText is err as a log line may show it.
+func logText(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.LogMessage != "" {
+		return e.Code + ": " + e.LogMessage
+	}
+	return err.Error()
+}
 
 // InvalidInput is the code of malformed requests.
 const InvalidInput = "invalid_input"
@@ -94,7 +106,9 @@ func Action[Args, Out any](env *Envelope, fn func(context.Context, *ActionReques
 		if err := decode(body, &req); err != nil {
 			return nil, log, "", err
 		}
-		log = log.With("action", req.Action.Name, "role", req.Session.Role())
+		// user_id names who acted, so a disputed credit can be traced to a person.
+		log = log.With("action", req.Action.Name, "role", req.Session.Role(), "user_id", req.Session.UserID())
+		annotate(ctx, AttrActionName.String(req.Action.Name), AttrRole.String(req.Session.Role()))
 		out, err := fn(ctx, &req)
 		return out, log, req.Action.Name, err
 	})
@@ -117,9 +131,12 @@ func EventTrigger[Row, Out any](env *Envelope, fn func(context.Context, *EventRe
 			return nil, log, probe.Trigger.Name, err
 		}
 		log = log.With("trigger", req.Trigger.Name, "event_id", req.ID, "op", req.Event.Op, "attempt", req.DeliveryInfo.CurrentRetry)
-		if req.Event.TraceContext != nil {
-			log = log.With("trace_id", req.Event.TraceContext.TraceID)
+		// The user whose change fired the trigger, when Hasura knows one (none for a POS or SQL).
+		if uid := req.Event.SessionVariables.UserID(); uid != "" {
+			log = log.With("user_id", uid)
 		}
+		// trace_id is on the line already: telemetry parents the span on event.trace_context.
+		annotate(ctx, AttrTriggerName.String(req.Trigger.Name), AttrEventID.String(req.ID), AttrEventOp.String(req.Event.Op), AttrAttempt.Int(req.DeliveryInfo.CurrentRetry))
 		ctx = withDelivery(ctx, req.Trigger.Name, req.ID, req.DeliveryInfo.CurrentRetry, req.DeliveryInfo.retriesLeft())
 		out, err := fn(ctx, &req)
 		return out, log, req.Trigger.Name, err
@@ -140,6 +157,7 @@ func CronTrigger[Payload, Out any](env *Envelope, fn func(context.Context, *Cron
 			return nil, log, probe.Name, err
 		}
 		log = log.With("trigger", req.Name, "event_id", req.ID, "scheduled_time", req.ScheduledTime.Time)
+		annotate(ctx, AttrTriggerName.String(req.Name), AttrEventID.String(req.ID))
 		// A cron delivery does not say which attempt it is: Hasura stops after retry_conf's
 		// num_retries whatever we answer, so a pause is always worth asking for.
 		ctx = withDelivery(ctx, req.Name, req.ID, 0, true)
@@ -154,10 +172,11 @@ func (env *Envelope) serve(k kind, handle handleFunc) http.Handler {
 	secrets := env.secrets()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		log := env.logger().With("path", r.URL.Path)
+		log := withTrace(r.Context(), env.logger().With("path", r.URL.Path))
 		// The secret comes first: nothing else runs for a caller that is not Hasura.
-		if !secretMatches(r.Header.Get(SecretHeader), secrets) {
+		if !secretMatches(secretOf(r), secrets) {
 			log.Warn("rejected request without the shared secret", "status", http.StatusUnauthorized)
+			closeAfter(w)
 			writeJSON(w, http.StatusUnauthorized, Body{Message: "missing or wrong " + SecretHeader, Extensions: Extensions{Code: "unauthorized"}})
 			return
 		}
@@ -176,6 +195,7 @@ func (env *Envelope) serve(k kind, handle handleFunc) http.Handler {
 					// path names the trigger; the body was not read whole.
 					env.recordFailure(r.Context(), log, strings.TrimPrefix(r.URL.Path, "/"), nil, http.StatusRequestEntityTooLarge, errors.New(msg))
 				}
+				closeAfter(w)
 				writeJSON(w, http.StatusRequestEntityTooLarge, Body{Message: msg, Extensions: Extensions{Code: InvalidInput}})
 				return
 			}
@@ -200,7 +220,7 @@ func (env *Envelope) serve(k kind, handle handleFunc) http.Handler {
 		if status >= 500 {
 			log.Error("failed", "status", status, "error", err, "duration_ms", time.Since(start).Milliseconds())
 		} else {
-			log.Warn("refused", "status", status, "code", answer.Extensions.Code, "error", err.Error(), "duration_ms", time.Since(start).Milliseconds())
+			log.Warn("refused", "status", status, "code", answer.Extensions.Code, "error", logText(err), "duration_ms", time.Since(start).Milliseconds())
 		}
 		if k != kindAction {
 			env.recordFailure(ctx, log, name, body, status, err)
@@ -301,6 +321,24 @@ func (env *Envelope) secrets() [][]byte {
 		s = append(s, []byte(env.PreviousSecret))
 	}
 	return s
+}
+
+// secretOf is the caller's X-Action-Secret; "" (never accepted) when it sent several, which
+// Hasura never does: which one counts would depend on who reads the headers.
+func secretOf(r *http.Request) string {
+	if v := r.Header.Values(SecretHeader); len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
+
+// closeAfter makes net/http close the connection after this answer instead of reading the
+// rest of an unread body first (before the answer, and again when the body is closed): a
+// refused caller could otherwise keep it busy by sending that body slowly. The past read
+// deadline ends that second read at once; a recorder in tests does not support it.
+func closeAfter(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // secretMatches compares got with every accepted secret, all of them each time, so the time
@@ -433,7 +471,8 @@ func encodeJSON(v any) ([]byte, error) {
 func (env *Envelope) NotImplemented(name string) http.Handler {
 	secrets := env.secrets()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !secretMatches(r.Header.Get(SecretHeader), secrets) {
+		if !secretMatches(secretOf(r), secrets) {
+			closeAfter(w)
 			writeJSON(w, http.StatusUnauthorized, Body{Message: "missing or wrong " + SecretHeader, Extensions: Extensions{Code: "unauthorized"}})
 			return
 		}

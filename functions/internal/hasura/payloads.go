@@ -46,6 +46,11 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 			// A type error, so that the decoder prefixes the path: session_variables.<k>.
 			return &json.UnmarshalTypeError{Value: jsonKindOf(v), Type: reflect.TypeFor[string](), Field: k}
 		}
+		// Hasura sends each key once, in lower case. The same key in two cases would leave
+		// the value to map order (X-Hasura-Role: admin beside x-hasura-role: member).
+		if _, dup := out[strings.ToLower(k)]; dup {
+			return &fieldError{field: "session_variables", msg: fmt.Sprintf("has %s more than once, in different cases", strings.ToLower(k))}
+		}
 		out[strings.ToLower(k)] = str
 	}
 	*s = out

@@ -38,5 +38,5 @@ func withTrace(ctx context.Context, log *slog.Logger) *slog.Logger {
 // Authentic tells whether r carries an accepted shared secret, for middleware that must
 // read nothing more of a request the envelope would refuse.
 func (env *Envelope) Authentic(r *http.Request) bool {
-	return secretMatches(r.Header.Get(SecretHeader), env.secrets())
+	return secretMatches(secretOf(r), env.secrets())
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strings"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
@@ -86,7 +87,7 @@ func action[In, Out any](env *hasura.Envelope, name string, op operation[In, Out
 			return zero, misrouted(req.Action.Name, name)
 		}
 		out, err := op(ctx, caller(req.Session), req.Input.Input)
-		return out, toHasura(err)
+		return out, toHasura(err, secretsIn(req.Input.Input)...)
 	})
 	return Route{Name: name, Kind: Action, Handler: h, Input: reflect.TypeFor[In](), Output: reflect.TypeFor[Out]()}
 }
@@ -108,13 +109,37 @@ func misrouted(got, want string) error {
 }
 
 // toHasura turns a domain refusal into Hasura's 4xx; other errors pass through (the
-// envelope answers transient ones 503 and the rest 500).
-func toHasura(err error) error {
+// envelope answers transient ones 503 and the rest 500). Secrets in the message are cut to
+// a prefix in the log line; the caller, who sent them, still reads them whole.
+func toHasura(err error, secrets ...string) error {
 	var le *loyalty.Error
 	if !errors.As(err, &le) {
 		return err
 	}
-	return &hasura.Error{Status: statusOf(le.Code), Code: string(le.Code), Message: le.Message}
+	e := &hasura.Error{Status: statusOf(le.Code), Code: string(le.Code), Message: le.Message}
+	logged := le.Message
+	for _, s := range secrets {
+		if len(s) > secretPrefix {
+			logged = strings.ReplaceAll(logged, s, s[:secretPrefix]+"…")
+		}
+	}
+	if logged != le.Message {
+		e.LogMessage = logged
+	}
+	return e
+}
+
+// secretPrefix characters of a coupon code are enough to tell codes apart in a log line,
+// and leave the rest (29^5 choices for a code of 8) to guess.
+const secretPrefix = 3
+
+// secretsIn are the values of an action input that may appear in a refusal and must not be
+// logged whole: a live coupon code can be spent by whoever reads it.
+func secretsIn(in any) []string {
+	if c, ok := in.(loyalty.UseCouponInput); ok {
+		return []string{loyalty.NormalizeCouponCode(c.CouponCode), c.CouponCode}
+	}
+	return nil
 }
 
 // statusOf is the HTTP status of a domain code. Hasura passes any 4xx to the app the same
