@@ -84,9 +84,9 @@ func run() error {
 		}
 		opts = append(opts, loyalty.WithAccountDirectory(dir))
 	}
-	svc := loyalty.New(pool, opts...)
 	metrics := telemetry.NewMetrics()
 	metrics.Pool(pool)
+	svc := loyalty.New(pool, append(opts, loyalty.WithObserver(metrics))...)
 	env := &hasura.Envelope{Secret: cfg.ActionSecret, PreviousSecret: cfg.ActionSecretPrevious, MaxBody: cfg.MaxBodyBytes, Logger: log, Failures: metrics.CountFailures(failures.Recorder{DB: pool})}
 	drain := server.NewDrain()
 	// Registered by name, the functions-framework way: each is served at /<name>, or alone at

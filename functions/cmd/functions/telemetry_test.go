@@ -340,10 +340,28 @@ func TestMetricsMoveByExactlyOneRequestOnTheirOwnPort(t *testing.T) {
 	refused := map[string]string{"handler": "earnPoints", "status": "401", "code": "unauthorized"}
 	latency := map[string]string{"handler": "earnPoints"}
 	before := scrape(t, metrics)
-	if status, raw := fx.post(t, p.base, "R-METRICS-1", nil); status != http.StatusOK {
+	status, raw := fx.post(t, p.base, "R-METRICS-1", nil)
+	if status != http.StatusOK {
 		t.Fatalf("earnPoints: %d %s", status, raw)
 	}
 	after := scrape(t, metrics)
+	var earned struct {
+		PointsEarned float64 `json:"pointsEarned"`
+	}
+	if err := json.Unmarshal(raw, &earned); err != nil || earned.PointsEarned <= 0 {
+		t.Fatalf("earnPoints answered %s", raw)
+	}
+	// Business counters: the points of the committed earn, and nothing for its repeat.
+	earn := map[string]string{"kind": "earn"}
+	if d := value(after, "loyalty_points_total", earn) - value(before, "loyalty_points_total", earn); d != earned.PointsEarned {
+		t.Errorf("loyalty_points_total%v moved by %v, want the %v points earned", earn, d, earned.PointsEarned)
+	}
+	if status, raw := fx.post(t, p.base, "R-METRICS-1", nil); status != http.StatusOK {
+		t.Fatalf("repeat earnPoints: %d %s", status, raw)
+	}
+	if d := value(scrape(t, metrics), "loyalty_points_total", earn) - value(after, "loyalty_points_total", earn); d != 0 {
+		t.Errorf("a duplicate earn moved loyalty_points_total by %v, want 0", d)
+	}
 
 	for _, c := range []struct {
 		family string

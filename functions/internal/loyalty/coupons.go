@@ -55,5 +55,8 @@ func (s *Service) UseCoupon(ctx context.Context, c Caller, in UseCouponInput) (U
 		out.UsedAt = now
 		return err
 	})
+	if err == nil {
+		s.observer.Coupons(CouponUsed, 1)
+	}
 	return out, err
 }

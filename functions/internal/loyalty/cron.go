@@ -160,7 +160,13 @@ func saveProgress(ctx context.Context, tx pgx.Tx, d Delivery, cur cronCursor, ou
 
 // ExpirePoints expires every lot past its expiry at the run's scheduled time, writing one
 // expire entry per member per run. Members are taken in id order, a batch per transaction.
-func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (Outcome, error) {
+func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (out Outcome, err error) {
+	defer func() {
+		// Told once, when the run completes: its outcome is the whole run's.
+		if err == nil && !out.Duplicate && out.Points != 0 {
+			s.observer.Points(KindExpire, -out.Points)
+		}
+	}()
 	cutoff := r.ScheduledTime.UTC()
 	runKey := cutoff.Format(time.RFC3339)
 	return s.runBatches(ctx, r, func(tx pgx.Tx, cur *cronCursor, out *Outcome) (bool, error) {
@@ -216,7 +222,12 @@ func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (Outcome, error) 
 }
 
 // ExpireCoupons marks issued coupons past their expiry at the run's scheduled time expired.
-func (s *Service) ExpireCoupons(ctx context.Context, r CronRun) (Outcome, error) {
+func (s *Service) ExpireCoupons(ctx context.Context, r CronRun) (out Outcome, err error) {
+	defer func() {
+		if err == nil && !out.Duplicate && out.Coupons != 0 {
+			s.observer.Coupons(CouponExpired, out.Coupons)
+		}
+	}()
 	cutoff := r.ScheduledTime.UTC()
 	return s.runBatches(ctx, r, func(tx pgx.Tx, _ *cronCursor, out *Outcome) (bool, error) {
 		tag, err := tx.Exec(ctx, `

@@ -92,6 +92,9 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate, CampaignIDs: res.CampaignIDs}
 		return nil
 	})
+	if err == nil && !out.Duplicate {
+		s.observer.Points(KindEarn, out.PointsEarned)
+	}
 	if missed {
 		// Counted outside the refused transaction, which rolled back.
 		if rerr := s.inTx(ctx, func(tx pgx.Tx) error { return recordLookupMiss(ctx, tx, c, st, now) }); rerr != nil {

@@ -42,8 +42,13 @@ func (s *Service) WelcomeBonus(ctx context.Context, d Delivery, memberID string)
 // CreditPaidOrder credits an order a POS wrote (order_paid). The order is read again under a
 // lock, so an event about an older state of the row does what the current state calls for;
 // an order earnPoints already credited earns nothing more.
-func (s *Service) CreditPaidOrder(ctx context.Context, d Delivery, orderID string) (Outcome, error) {
+func (s *Service) CreditPaidOrder(ctx context.Context, d Delivery, orderID string) (out Outcome, err error) {
 	now := s.clock()
+	defer func() {
+		if err == nil && !out.Duplicate && out.Skipped == "" {
+			s.observer.Points(KindEarn, out.Points)
+		}
+	}()
 	return s.once(ctx, d, func(tx pgx.Tx) (Outcome, error) {
 		o, ok, err := lockOrder(ctx, tx, orderID)
 		if err != nil {

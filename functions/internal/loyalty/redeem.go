@@ -24,11 +24,13 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 	key := "redeem:" + memberID + ":" + in.IdempotencyKey
 	now := s.clock()
 	var out RedeemRewardOutput
+	issued := false // this call issued the coupon (not a repeat of an earlier one)
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		m, err := activeMember(ctx, tx, memberID)
 		if err != nil {
 			return err
 		}
+		issued = false
 		if first, found, err := redemptionByKey(ctx, tx, key, in.RewardID); found || err != nil {
 			out = first
 			return err
@@ -93,8 +95,13 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 			return err
 		}
 		out = RedeemRewardOutput{CouponID: couponID, CouponCode: code, ExpiresAt: expires, PointsSpent: r.Cost, PointsBalance: p.BalanceAfter}
+		issued = true
 		return nil
 	})
+	if err == nil && issued {
+		s.observer.Points(KindRedeem, out.PointsSpent)
+		s.observer.Coupons(CouponIssued, 1)
+	}
 	return out, err
 }
 

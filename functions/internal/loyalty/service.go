@@ -15,6 +15,8 @@ type Service struct {
 	db  *pgxpool.Pool
 	now func() time.Time
 	qr  QRTokens
+	// observer is told what was committed (business counters).
+	observer Observer
 	// accounts is the user directory members sign in with; nil: deleteMyAccount is off.
 	accounts AccountDirectory
 }
@@ -47,7 +49,7 @@ func WithQRTokens(q QRTokens) Option { return func(s *Service) { s.qr = q } }
 
 // New returns a Service on db.
 func New(db *pgxpool.Pool, opts ...Option) *Service {
-	s := &Service{db: db, now: time.Now}
+	s := &Service{db: db, now: time.Now, observer: noObserver{}}
 	for _, o := range opts {
 		o(s)
 	}

@@ -26,6 +26,8 @@ type Metrics struct {
 	duration         *prometheus.HistogramVec
 	inFlight         *prometheus.GaugeVec
 	failuresRecorded *prometheus.CounterVec
+	points           *prometheus.CounterVec
+	coupons          *prometheus.CounterVec
 }
 
 // NewMetrics registers the request metrics, the Go runtime's and the process's.
@@ -50,8 +52,22 @@ func NewMetrics() *Metrics {
 			Name: "loyalty_trigger_failures_recorded_total",
 			Help: "Failed trigger deliveries written to trigger_failures, by trigger.",
 		}, []string{"trigger"}),
+		points: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loyalty_points_total",
+			Help: "Points moved by committed operations of this pod, by ledger kind (earn, redeem, expire).",
+		}, []string{"kind"}),
+		coupons: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loyalty_coupons_total",
+			Help: "Coupons that changed state in committed operations of this pod, by event (issued, used, expired).",
+		}, []string{"event"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.inFlight, m.failuresRecorded,
+	for _, kind := range []string{"earn", "redeem", "expire"} {
+		m.points.WithLabelValues(kind)
+	}
+	for _, event := range []string{"issued", "used", "expired"} {
+		m.coupons.WithLabelValues(event)
+	}
+	m.Registry.MustRegister(m.requests, m.duration, m.inFlight, m.failuresRecorded, m.points, m.coupons,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -152,3 +168,11 @@ func (m *Metrics) Serve(port string, log *slog.Logger) (stop func(), err error) 
 	log.Info("serving metrics", "port", port, "path", "/metrics")
 	return func() { _ = srv.Close() }, nil
 }
+
+// Points counts points a committed operation moved (loyalty.Observer).
+func (m *Metrics) Points(kind string, points int64) {
+	m.points.WithLabelValues(kind).Add(float64(points))
+}
+
+// Coupons counts coupons that changed state (loyalty.Observer).
+func (m *Metrics) Coupons(event string, n int) { m.coupons.WithLabelValues(event).Add(float64(n)) }
