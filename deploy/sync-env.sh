@@ -17,7 +17,8 @@ namespace=$1
 prefix=${SECRET_PREFIX:-}
 
 # name:required. The workflow's sync step passes exactly these (deploy_test.go checks).
-functions_secrets=(DATABASE_URL:1 ACTION_SECRET:1 MEMBER_QR_SECRET:0)
+# The _PREVIOUS ones are set only while a secret is being rotated (docs/operations.md).
+functions_secrets=(DATABASE_URL:1 ACTION_SECRET:1 ACTION_SECRET_PREVIOUS:0 MEMBER_QR_SECRET:0 MEMBER_QR_SECRET_PREVIOUS:0)
 hasura_secrets=(HASURA_GRAPHQL_METADATA_DATABASE_URL:1 PG_DATABASE_URL:1 HASURA_GRAPHQL_ADMIN_SECRET:1 HASURA_GRAPHQL_JWT_SECRET:1 ACTION_SECRET:1)
 functions_env=(AWS_REGION:0 COGNITO_USER_POOL_ID:0 S3_BUCKET:0)
 
