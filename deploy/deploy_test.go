@@ -442,8 +442,22 @@ func checkOverlay(env environment, objs []object) []error {
 	if got, want := str(get(cm.Map, "data", "FUNCTIONS_BASE_URL")), "http://functions."+env.namespace+".svc.cluster.local"; got != want {
 		errs = append(errs, fmt.Errorf("%s: FUNCTIONS_BASE_URL %q, want the functions' cluster-local URL %q", env.overlay, got, want))
 	}
+	// Staging and production run only the allow-listed operations (query_collections.yaml),
+	// so no member can send a query the apps never do; dev stays open for trying new ones.
+	if env.overlay != "dev" {
+		if got := str(get(cm.Map, "data", "HASURA_GRAPHQL_ENABLE_ALLOWLIST")); got != "true" {
+			errs = append(errs, fmt.Errorf("%s: hasura-config HASURA_GRAPHQL_ENABLE_ALLOWLIST=%q, want \"true\"", env.overlay, got))
+		}
+		for _, e := range asList(get(hasura.Map, "spec", "template", "spec", "containers", 0, "env")) {
+			if str(get(e, "name")) == "HASURA_GRAPHQL_ENABLE_ALLOWLIST" {
+				errs = append(errs, fmt.Errorf("%s: the hasura container sets HASURA_GRAPHQL_ENABLE_ALLOWLIST itself, over hasura-config", env.overlay))
+			}
+		}
+	}
 	return errs
 }
+
+func asList(v any) []any { l, _ := v.([]any); return l }
 
 // metadataEnv lists the env vars Hasura's metadata names ({{VAR}} templates, value_from_env,
 // from_env): the engine must have each, or the metadata turns inconsistent.
@@ -1160,6 +1174,8 @@ func TestChecksCatchBrokenCopies(t *testing.T) {
 		{"LoadBalancer", "deploy/base/hasura.yaml", "  type: ClusterIP", "  type: LoadBalancer", overlay(prod), "exposes it outside"},
 		{"prod cold starts", "deploy/prod/kustomization.yaml", "min-scale\n        value: \"2\"", "min-scale\n        value: \"0\"", overlay(prod), "min-scale 0, want >= 1"},
 		{"prod one hasura", "deploy/prod/kustomization.yaml", "  - name: hasura\n    count: 2", "  - name: hasura\n    count: 1", overlay(prod), "Hasura replicas 1"},
+		{"stag allow list off", "deploy/stag/kustomization.yaml", "path: /data/HASURA_GRAPHQL_ENABLE_ALLOWLIST\n        value: \"true\"", "path: /data/HASURA_GRAPHQL_ENABLE_ALLOWLIST\n        value: \"false\"", overlay(environments[1]), "HASURA_GRAPHQL_ENABLE_ALLOWLIST=\"false\""},
+		{"prod allow list missing", "deploy/prod/kustomization.yaml", "path: /data/HASURA_GRAPHQL_ENABLE_ALLOWLIST", "path: /data/HASURA_GRAPHQL_ENABLE_ALLOWLISTS", overlay(prod), "HASURA_GRAPHQL_ENABLE_ALLOWLIST=\"\""},
 		{"wrong functions URL", "deploy/stag/kustomization.yaml", "value: http://functions.loyalty-stag.svc.cluster.local", "value: http://functions.loyalty.svc.cluster.local", overlay(environments[1]), "FUNCTIONS_BASE_URL"},
 		{"hasura lacks ACTION_SECRET", "deploy/sync-env.sh", "HASURA_GRAPHQL_JWT_SECRET:1 ACTION_SECRET:1)", "HASURA_GRAPHQL_JWT_SECRET:1)", overlay(prod), "hasura: ACTION_SECRET is not in the engine's environment"},
 		{"sync output invalid", "deploy/sync-env.sh", `printf 'type: Opaque\ndata:\n'`, `printf 'typ: Opaque\ndata:\n'`, overlay(prod), "schema v1 Secret functions-secrets"},
