@@ -116,3 +116,52 @@ func count(t *testing.T, conn *pgx.Conn, sql string, args ...any) int64 {
 	}
 	return n
 }
+
+// The engine's role gets a 10 s statement_timeout in the application database only (issue 14:
+// a runaway GraphQL query is cut off); another database of the same role keeps the default,
+// and down takes it away again.
+func TestTheMigratingRoleGetsAStatementTimeoutInThisDatabaseOnly(t *testing.T) {
+	ctx := context.Background()
+	url, other := pgtest.EmptyURL(t), pgtest.EmptyURL(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	migrations, err := migrate.Load(hasura.Migrations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.Up(ctx, conn, migrations); err != nil {
+		t.Fatal(err)
+	}
+	if got := timeoutOfNewSession(t, url); got != "10s" {
+		t.Errorf("statement_timeout of a new session after up = %q, want 10s", got)
+	}
+	if got := timeoutOfNewSession(t, other); got != "0" {
+		t.Errorf("statement_timeout in another database = %q, want the default 0", got)
+	}
+	if err := migrate.Down(ctx, conn, migrations); err != nil {
+		t.Fatal(err)
+	}
+	if got := timeoutOfNewSession(t, url); got != "0" {
+		t.Errorf("statement_timeout after down = %q, want the default 0", got)
+	}
+}
+
+// timeoutOfNewSession is what a fresh connection to url starts with: role settings apply at
+// connect time only.
+func timeoutOfNewSession(t *testing.T, url string) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var v string
+	if err := c.QueryRow(ctx, `SHOW statement_timeout`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
