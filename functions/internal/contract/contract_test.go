@@ -146,3 +146,11 @@ func TestEverythingTheTableMetadataNamesExistsInTheMigratedDatabase(t *testing.T
 	}
 	expectNoProblems(t, contract.CheckLiterals(context.Background(), pool, lits))
 }
+
+func TestEveryAllowListedOperationIsOneItsRolesMayRun(t *testing.T) {
+	m := loadMetadata(t)
+	if len(m.AllowList) == 0 || len(m.QueryCollections) == 0 {
+		t.Fatal("no allow list or query collections: the apps' operations are what the allow list lets through")
+	}
+	expectNoProblems(t, contract.CheckOperations(m, readCatalog(t, pgtest.Pool(t)), policy.Roles))
+}

@@ -24,6 +24,9 @@ type Metadata struct {
 	Actions      []Action
 	CustomTypes  CustomTypes
 	CronTriggers []CronTrigger
+	// QueryCollections and AllowList: the operations the apps send and who may run them.
+	QueryCollections []QueryCollection
+	AllowList        []AllowListEntry
 	// ActionsSDL is actions.graphql as written; Schema is its parse.
 	ActionsSDL string
 	Schema     *ast.SchemaDocument
@@ -338,6 +341,31 @@ type CronRetryConf struct {
 	ToleranceSeconds     int `json:"tolerance_seconds"`
 }
 
+// QueryCollection is one entry of query_collections.yaml.
+type QueryCollection struct {
+	Name       string  `json:"name"`
+	Comment    *string `json:"comment,omitempty"`
+	Definition struct {
+		Queries []CollectionQuery `json:"queries"`
+	} `json:"definition"`
+}
+
+// CollectionQuery is one named GraphQL document of a collection.
+type CollectionQuery struct {
+	Name  string `json:"name"`
+	Query string `json:"query"`
+}
+
+// AllowListEntry is one entry of allow_list.yaml: a collection, for every role (global) or
+// for the roles listed.
+type AllowListEntry struct {
+	Collection string `json:"collection"`
+	Scope      *struct {
+		Global bool     `json:"global"`
+		Roles  []string `json:"roles,omitempty"`
+	} `json:"scope,omitempty"`
+}
+
 // Load reads the metadata directory fsys (the directory that holds version.yaml).
 func Load(fsys fs.FS) (*Metadata, error) {
 	l := &loader{fsys: fsys}
@@ -362,6 +390,8 @@ func Load(fsys fs.FS) (*Metadata, error) {
 		{"databases/databases.yaml", &sources},
 		{"actions.yaml", &actions},
 		{"cron_triggers.yaml", &m.CronTriggers},
+		{"query_collections.yaml", &m.QueryCollections},
+		{"allow_list.yaml", &m.AllowList},
 	} {
 		if err := l.decode(f.path, f.into); err != nil {
 			errs = append(errs, err)

@@ -425,3 +425,71 @@ func replaceInBlock(header, old, new string) func(string) (string, error) {
 func appendText(text string) func(string) (string, error) {
 	return func(s string) (string, error) { return s + text, nil }
 }
+
+func TestAnAllowListedOperationItsRoleCannotRunIsReported(t *testing.T) {
+	cat := readCatalog(t, pgtest.Pool(t))
+	const (
+		collections = "query_collections.yaml"
+		allowList   = "allow_list.yaml"
+	)
+	for _, tc := range []struct {
+		name string
+		file string
+		edit func(string) (string, error)
+		want []string
+	}{
+		{"an unknown column", collections,
+			replaceAfter("query MemberProfile", "referral_code\n", "referral_codes\n"),
+			[]string{"operation MemberProfile, role member", "members.referral_codes", "no column of public.members"}},
+		{"a column the role may not select", collections,
+			replaceAfter("query StoreOrders", "member_id\n", "created_at\n"),
+			[]string{"operation StoreOrders, role staff", "created_at is no column of public.orders"}},
+		{"a dropped relationship", collections,
+			replaceAfter("query MyCoupons", "used_store {", "reward {"),
+			[]string{"operation MyCoupons, role member", "reward is no relationship of public.coupons"}},
+		{"a relationship to a table the role may not select", collections,
+			replaceAfter("query Stores", "timezone\n", "timezone\n              staff {\n                role\n              }\n"),
+			[]string{"operation Stores, role anonymous", "leads to public.staff, which the role may not select"}},
+		{"a filter on a column the role may not select", collections,
+			replaceAfter("query ExpiringPoints", "remaining: {_gt: 0}", "member_code: {_eq: \"x\"}"),
+			[]string{"operation ExpiringPoints, role member", "point_lots(where).member_code"}},
+		{"an update of a column the role may not set", collections,
+			replaceAfter("mutation UpdateProfile", "phone: $phone}", "birthday: $phone}"),
+			[]string{"operation UpdateProfile, role member", "may not update column birthday of public.members"}},
+		{"a table the role has no permission for", collections,
+			replaceAfter("query MyNotifications", "notifications(", "trigger_failures("),
+			[]string{"operation MyNotifications, role member", "no permission for query on table public.trigger_failures"}},
+		{"a root field Hasura does not generate", collections,
+			replaceAfter("query Tiers", "tiers(", "tier("),
+			[]string{"operation Tiers, role anonymous", "tier: is no query root field"}},
+		{"an action field its output type lacks", collections,
+			replaceAfter("mutation EarnPoints", "duplicate\n", "isDuplicate\n"),
+			[]string{"operation EarnPoints, role staff", "EarnPointsOutput has no field isDuplicate"}},
+		{"an action argument it does not take", collections,
+			replaceAfter("mutation RedeemReward", "redeemReward(input: $input)", "redeemReward(input: $input, dryRun: true)"),
+			[]string{"operation RedeemReward, role member", "takes no argument dryRun"}},
+		{"an operation that does not parse", collections,
+			replaceAfter("query StaffMe", "store_id\n", "store_id(\n"),
+			[]string{"operation StaffMe", "does not parse"}},
+		{"an action allowed to a role that may not call it", allowList,
+			replaceAfter("- collection: store_app", "- staff", "- member"),
+			[]string{"operation EarnPoints, role member", "may not call action earnPoints"}},
+		{"member operations open to anonymous", allowList,
+			replaceAfter("- collection: member_app", "- member", "- anonymous"),
+			[]string{"operation MemberProfile, role anonymous", "no permission for query on table public.members"}},
+		{"a global entry is walked for every role", allowList,
+			replaceAfter("- collection: programme", "global: false", "global: true"),
+			[]string{"operation ProgramRules, role staff", "no permission for query on table public.program_settings"}},
+		{"an allow list entry for a missing collection", allowList,
+			replaceFirst("- collection: member_app", "- collection: member_apps"),
+			[]string{"allow list entry member_apps", "names no collection"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := contract.Load(editedMetadata(t, tc.file, tc.edit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectReported(t, nil, contract.CheckOperations(m, cat, policy.Roles), tc.want...)
+		})
+	}
+}
