@@ -26,9 +26,9 @@ func (s *Service) BirthdayBonus(ctx context.Context, r CronRun) (Outcome, error)
 	if err != nil {
 		return Outcome{}, err
 	}
-	loc, err := time.LoadLocation(st.Timezone)
+	loc, err := st.Location()
 	if err != nil {
-		return Outcome{}, fmt.Errorf("program_settings.timezone %q: %w", st.Timezone, err)
+		return Outcome{}, err
 	}
 	if st.BirthdayBonusPoints == 0 {
 		return s.once(ctx, r.Delivery, func(pgx.Tx) (Outcome, error) { return Outcome{Skipped: "birthday_bonus_points is 0"}, nil })

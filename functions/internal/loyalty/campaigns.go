@@ -2,8 +2,8 @@ package loyalty
 
 import (
 	"context"
+	"math"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -107,16 +107,16 @@ func ApplyCampaigns(base int64, tierPct int, matching []Campaign) (points int64,
 // satAdd adds non-negative a and b, saturating instead of wrapping (refused later as out of
 // range, like mulDiv's results).
 func satAdd(a, b int64) int64 {
-	if a > 0 && b > 0 && a > (1<<63-1)-b {
-		return 1<<63 - 1
+	if a > 0 && b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
 	}
 	return a + b
 }
 
 // matchingCampaigns loads the campaigns that apply to the order o in the programme's time
-// zone tz: the window, store and activity in SQL (on the window index), the rest by Matches.
-func matchingCampaigns(ctx context.Context, tx pgx.Tx, o OrderFacts, tz string) ([]Campaign, error) {
-	loc, err := location(tz)
+// zone: the window, store and activity in SQL (on the window index), the rest by Matches.
+func matchingCampaigns(ctx context.Context, tx pgx.Tx, o OrderFacts, st Settings) ([]Campaign, error) {
+	loc, err := st.Location()
 	if err != nil {
 		return nil, err
 	}
@@ -139,19 +139,4 @@ func matchingCampaigns(ctx context.Context, tx pgx.Tx, o OrderFacts, tz string) 
 		return nil, err
 	}
 	return slices.DeleteFunc(all, func(c Campaign) bool { return !c.Matches(o, loc) }), nil
-}
-
-var locations sync.Map // name -> *time.Location
-
-// location is time.LoadLocation, cached: it reads the zone database on every call.
-func location(name string) (*time.Location, error) {
-	if l, ok := locations.Load(name); ok {
-		return l.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, err
-	}
-	locations.Store(name, l)
-	return l, nil
 }

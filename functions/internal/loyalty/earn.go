@@ -60,13 +60,18 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 			return fail(CodeOrderOverLimit, "amount %d is above the limit of %d", in.Amount, st.MaxOrderAmount)
 		}
 		if hasCode {
-			if err := checkLookupCooldown(ctx, tx, c, st, now); err != nil {
+			if memberID, err = memberByCode(ctx, tx, c, *in.MemberCode, st, now); err != nil {
+				missed = isCode(err, CodeNotFound)
 				return err
 			}
 		}
-		if err := resolveMember(ctx, tx, in.MemberCode, &memberID); err != nil {
-			missed = hasCode && isCode(err, CodeNotFound)
-			return err
+		if hasQR {
+			// Before the order names them: a member the token names must exist and be active.
+			if err := tx.QueryRow(ctx, `SELECT id FROM members WHERE id = $1 AND deleted_at IS NULL`, memberID).Scan(&memberID); errors.Is(err, pgx.ErrNoRows) {
+				return fail(CodeNotFound, "no member with that QR token")
+			} else if err != nil {
+				return err
+			}
 		}
 		o, err := claimOrder(ctx, tx, in, memberID, now)
 		if err != nil {
@@ -104,23 +109,25 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 	return out, err
 }
 
-// checkLookupCooldown refuses a caller who named too many unknown member codes lately: the
-// answers tell whether a code exists, so unlimited tries would let anyone enumerate members.
-func checkLookupCooldown(ctx context.Context, tx pgx.Tx, c Caller, st Settings, now time.Time) error {
-	who := c.actor()
-	if who == nil {
-		return nil
-	}
+// memberByCode finds the active member a member code names, refusing first a caller who
+// named too many unknown codes lately (the answers tell whether a code exists, so unlimited
+// tries would let anyone enumerate members). One statement: this is on every counter earn.
+func memberByCode(ctx context.Context, tx pgx.Tx, c Caller, code string, st Settings, now time.Time) (string, error) {
+	var id *string
 	var misses int
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM member_lookup_misses WHERE user_id = $1 AND missed_at > $2`,
-		*who, now.Add(-st.MemberLookupMissWindow)).Scan(&misses)
-	if err != nil {
-		return err
+	err := tx.QueryRow(ctx, `
+		SELECT (SELECT id FROM members WHERE member_code = $1 AND deleted_at IS NULL),
+		       (SELECT count(*) FROM member_lookup_misses WHERE user_id = $2 AND missed_at > $3)`,
+		code, c.actor(), now.Add(-st.MemberLookupMissWindow)).Scan(&id, &misses)
+	switch {
+	case err != nil:
+		return "", err
+	case misses >= st.MemberLookupMissLimit:
+		return "", fail(CodeForbidden, "too many unknown member codes from this account: wait %s, then try again", st.MemberLookupMissWindow)
+	case id == nil:
+		return "", fail(CodeNotFound, "no member with that member code")
 	}
-	if misses >= st.MemberLookupMissLimit {
-		return fail(CodeForbidden, "too many unknown member codes from this account: wait %s, then try again", st.MemberLookupMissWindow)
-	}
-	return nil
+	return *id, nil
 }
 
 // recordLookupMiss counts one unknown member code against the caller, and forgets their
@@ -141,21 +148,6 @@ func recordLookupMiss(ctx context.Context, tx pgx.Tx, c Caller, st Settings, now
 func isCode(err error, code Code) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == code
-}
-
-// resolveMember finds the member a member code names (when code is set) or checks that the
-// member id a QR token named is a member; deleted members earn nothing.
-func resolveMember(ctx context.Context, tx pgx.Tx, code *string, memberID *string) error {
-	var err error
-	if code != nil && *code != "" {
-		err = tx.QueryRow(ctx, `SELECT id FROM members WHERE member_code = $1 AND deleted_at IS NULL`, *code).Scan(memberID)
-	} else {
-		err = tx.QueryRow(ctx, `SELECT id FROM members WHERE id = $1 AND deleted_at IS NULL`, *memberID).Scan(memberID)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fail(CodeNotFound, "no member with that member code or QR token")
-	}
-	return err
 }
 
 // claimOrder records the receipt for the member, or finds it: the same amount and member (or
@@ -236,7 +228,7 @@ type credited struct {
 // all of it.
 func creditOrder(ctx context.Context, tx pgx.Tx, m *member, o order, st Settings, now time.Time, by *string) (credited, error) {
 	key := "earn:" + o.ID
-	campaigns, err := matchingCampaigns(ctx, tx, OrderFacts{StoreID: o.StoreID, PaidAt: o.PaidAt, Amount: o.Amount, TierRank: m.TierRank}, st.Timezone)
+	campaigns, err := matchingCampaigns(ctx, tx, OrderFacts{StoreID: o.StoreID, PaidAt: o.PaidAt, Amount: o.Amount, TierRank: m.TierRank}, st)
 	if err != nil {
 		return credited{}, err
 	}

@@ -190,13 +190,15 @@ func upgradeTier(ctx context.Context, tx pgx.Tx, m *member, at time.Time) error 
 	return nil
 }
 
-// earnedInYear is what counts for tiers: points earned from orders in the 365 days before
-// at, less what refunds of those points took back.
+// earnedInYear is what counts for tiers: points earned from orders in the 365 days up to at,
+// less what refunds of those points took back. No upper end, like ReviewTiers' set-based copy
+// of this sum (keep the two alike): an entry stamped by a pod whose clock runs a little ahead
+// still counts.
 func earnedInYear(ctx context.Context, tx pgx.Tx, memberID string, at time.Time) (int64, error) {
 	var earned int64
 	err := tx.QueryRow(ctx, `
 		SELECT coalesce(sum(points), 0) FROM point_transactions
 		WHERE member_id = $1 AND kind IN ('earn', 'refund')
-		  AND created_at > $2::timestamptz - interval '365 days' AND created_at <= $2::timestamptz`, memberID, at).Scan(&earned)
+		  AND created_at > $2::timestamptz - interval '365 days'`, memberID, at).Scan(&earned)
 	return max(earned, 0), err
 }

@@ -59,19 +59,15 @@ func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMembe
 			}
 		}
 		// A repeated call for a registered member answers what stands and ignores the code.
-		var deleted bool
-		err := tx.QueryRow(ctx, `SELECT id, member_code, tier_id, points_balance, deleted_at IS NOT NULL FROM members WHERE id = $1`, id).
-			Scan(&out.MemberID, &out.MemberCode, &out.TierID, &out.PointsBalance, &deleted)
+		found, err := registered(ctx, tx, id, &out)
 		switch {
-		case err == nil && deleted:
-			return fail(CodeForbidden, "this account was deleted")
-		case err == nil && in.Birthday != nil:
+		case err != nil:
+			return err
+		case found && in.Birthday != nil:
 			_, err := tx.Exec(ctx, `UPDATE members SET birthday = $2 WHERE id = $1 AND birthday IS NULL`, id, in.Birthday.Time)
 			return err
-		case err == nil:
+		case found:
 			return nil
-		case !errors.Is(err, pgx.ErrNoRows):
-			return err
 		}
 		var referredBy *string
 		if in.ReferralCode != nil && strings.TrimSpace(*in.ReferralCode) != "" {
@@ -100,21 +96,30 @@ func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMembe
 			}
 			// A conflict: either the member was registered meanwhile (a concurrent call), or the
 			// drawn member or referral code is taken.
-			err = tx.QueryRow(ctx, `SELECT id, member_code, tier_id, points_balance, deleted_at IS NOT NULL FROM members WHERE id = $1`, id).
-				Scan(&out.MemberID, &out.MemberCode, &out.TierID, &out.PointsBalance, &deleted)
-			if err == nil {
-				if deleted {
-					return fail(CodeForbidden, "this account was deleted")
-				}
-				return nil
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
+			if found, err := registered(ctx, tx, id, &out); found || err != nil {
 				return err
 			}
 		}
 		return errors.New("could not draw a free member code in 5 attempts")
 	})
 	return out, err
+}
+
+// registered reads the caller's member row into out; found is false when there is none, and
+// a deleted account is refused (it may not register again under the same sign-in).
+func registered(ctx context.Context, tx pgx.Tx, id string, out *RegisterMemberOutput) (found bool, err error) {
+	var deleted bool
+	err = tx.QueryRow(ctx, `SELECT id, member_code, tier_id, points_balance, deleted_at IS NOT NULL FROM members WHERE id = $1`, id).
+		Scan(&out.MemberID, &out.MemberCode, &out.TierID, &out.PointsBalance, &deleted)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	case deleted:
+		return true, fail(CodeForbidden, "this account was deleted")
+	}
+	return true, nil
 }
 
 // activeMember locks the caller's member row, refusing callers who are not registered.

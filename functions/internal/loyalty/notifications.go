@@ -18,14 +18,14 @@ type message struct {
 
 // notify puts a message for the member into the outbox, once per dedupeKey.
 func notify(ctx context.Context, tx pgx.Tx, memberID, kind string, transactionID *string, dedupeKey string, at time.Time, msg message) error {
-	data, err := json.Marshal(msg.Data)
-	if err != nil {
-		return err
+	data := []byte(`{}`)
+	if msg.Data != nil {
+		var err error
+		if data, err = json.Marshal(msg.Data); err != nil {
+			return err
+		}
 	}
-	if msg.Data == nil {
-		data = []byte(`{}`)
-	}
-	_, err = tx.Exec(ctx, `
+	_, err := tx.Exec(ctx, `
 		INSERT INTO notifications (member_id, kind, title, body, data, transaction_id, dedupe_key, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (dedupe_key) DO NOTHING`, memberID, kind, msg.Title, msg.Body, data, transactionID, dedupeKey, at)

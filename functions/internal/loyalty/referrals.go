@@ -45,7 +45,7 @@ func settleReferral(ctx context.Context, tx pgx.Tx, m *member, o order, st Setti
 		return err
 	}
 	if st.ReferralYearlyLimit != nil {
-		paid, err := referralsPaidInYear(ctx, tx, referrer.ID, st.Timezone, now)
+		paid, err := referralsPaidInYear(ctx, tx, referrer.ID, st, now)
 		if err != nil {
 			return err
 		}
@@ -62,10 +62,10 @@ func settleReferral(ctx context.Context, tx pgx.Tx, m *member, o order, st Setti
 }
 
 // referralsPaidInYear counts the referral bonuses the referrer was paid in the calendar year
-// of now, in the programme's time zone tz. Read under the referrer's lock, so concurrent
+// of now, in the programme's time zone. Read under the referrer's lock, so concurrent
 // settlements for one referrer count each other.
-func referralsPaidInYear(ctx context.Context, tx pgx.Tx, referrerID, tz string, now time.Time) (int64, error) {
-	loc, err := location(tz)
+func referralsPaidInYear(ctx context.Context, tx pgx.Tx, referrerID string, st Settings, now time.Time) (int64, error) {
+	loc, err := st.Location()
 	if err != nil {
 		return 0, err
 	}

@@ -20,7 +20,7 @@ func (s *Service) ExpiryReminders(ctx context.Context, r CronRun) (Outcome, erro
 	if err := s.inTx(ctx, func(tx pgx.Tx) (err error) { st, err = loadSettings(ctx, tx); return err }); err != nil {
 		return Outcome{}, err
 	}
-	if _, err := location(st.Timezone); err != nil {
+	if _, err := st.Location(); err != nil { // the SQL below reads dates in it
 		return Outcome{}, err
 	}
 	at := r.ScheduledTime.UTC()

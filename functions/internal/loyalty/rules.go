@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -37,12 +38,36 @@ type Settings struct {
 // Today is the date of now in the programme's time zone, as midnight UTC of that date (the
 // form dates are parsed into), for date rules.
 func (s Settings) Today(now time.Time) (time.Time, error) {
-	loc, err := time.LoadLocation(s.Timezone)
+	loc, err := s.Location()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("program_settings.timezone %q: %w", s.Timezone, err)
+		return time.Time{}, err
 	}
 	y, m, d := now.In(loc).Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
+}
+
+// Location is the programme's time zone, in which every date rule is read.
+func (s Settings) Location() (*time.Location, error) {
+	loc, err := location(s.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("program_settings.timezone %q: %w", s.Timezone, err)
+	}
+	return loc, nil
+}
+
+var locations sync.Map // name -> *time.Location
+
+// location is time.LoadLocation, cached: it reads the zone database on every call.
+func location(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, l)
+	return l, nil
 }
 
 // PointsFor is what an order of amount earns at a tier's multiplier (100 = x1) with no

@@ -21,7 +21,7 @@ func (s *Service) ReviewTiers(ctx context.Context, r CronRun) (Outcome, error) {
 		}
 		// Lock the batch first; the earned sums below are then read after the locks, so an
 		// earn that raced this review is counted. The window has no upper end: an earn stamped
-		// by a pod whose clock runs a little ahead still counts.
+		// by a pod whose clock runs a little ahead still counts (as in earnedInYear).
 		rows, err := tx.Query(ctx, `
 			SELECT m.id FROM members m JOIN tiers t ON t.id = m.tier_id
 			WHERE m.id > $1 AND m.deleted_at IS NULL AND t.rank > $2

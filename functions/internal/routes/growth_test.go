@@ -6,6 +6,8 @@ package routes_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -136,14 +138,32 @@ func TestAReferralIsPaidOnceOnTheFirstQualifyingOrderWhateverTheDeliveries(t *te
 	hasuratest.TakeEvents(t, w.db, "order_paid") // SMALL's, credited already
 	lt.Exec(t, w.db, `INSERT INTO orders (store_id, receipt_no, member_id, amount) VALUES ($1, 'BIG', $2, 5000)`, w.store, referee)
 	d := w.one("order_paid")
-	var wg sync.WaitGroup
-	for _, rec := range hasuratest.DeliverConcurrently(t, w.mux, d, 10) {
-		w.ok(rec)
+	// Ten deliveries of order_paid and three earnPoints of the same receipt, all at once;
+	// requests are built and answers checked on the test's goroutine.
+	var reqs []*http.Request
+	for i := 0; i < 10; i++ {
+		reqs = append(reqs, d.Request(t))
 	}
 	for i := 0; i < 3; i++ {
-		wg.Go(func() { w.earnHTTP(code, "BIG", 5000) })
+		reqs = append(reqs, hasuratest.ActionRequest(t, "earnPoints", map[string]any{"input": in{"storeId": w.store, "receiptNo": "BIG", "amount": 5000, "memberCode": code}}, staff(w.crew.UserID)))
 	}
+	recs := make([]*httptest.ResponseRecorder, len(reqs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		recs[i] = httptest.NewRecorder()
+		wg.Go(func() { <-start; w.mux.ServeHTTP(recs[i], req) })
+	}
+	close(start)
 	wg.Wait()
+	for _, rec := range recs[:10] {
+		w.ok(rec)
+	}
+	for _, rec := range recs[10:] {
+		if out := hasuratest.DecodeOutput[loyalty.EarnPointsOutput](t, rec); out.PointsEarned != 50 {
+			t.Fatalf("a concurrent earnPoints of BIG = %+v; want its 50 points", out)
+		}
+	}
 	w.earnHTTP(code, "LATER", 5000) // a second qualifying order pays nothing more
 	if b := lt.Balance(t, w.db, referrer); b != 300 {
 		t.Errorf("referrer balance %d, want 300 once", b)
