@@ -3,6 +3,8 @@ package routes_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -110,12 +112,20 @@ func TestEveryCronJobReplayedOrRacingLeavesTheStateOfOneRun(t *testing.T) {
 				t.Fatalf("the first run changed nothing (%v): the test proves nothing", want)
 			}
 			w.deliver(hasuratest.Cron(t, job, w.now, map[string]int{"batch_size": 7}))
+			// Built and checked on the test's goroutine; only the serving races.
+			reqs := []*http.Request{
+				hasuratest.Cron(t, job, w.now, map[string]int{"batch_size": 3}).Request(t),
+				hasuratest.Cron(t, job, w.now, map[string]int{"batch_size": 3}).Request(t),
+			}
+			recs := []*httptest.ResponseRecorder{httptest.NewRecorder(), httptest.NewRecorder()}
 			var wg sync.WaitGroup
-			for i := 0; i < 2; i++ {
-				d := hasuratest.Cron(t, job, w.now, map[string]int{"batch_size": 3})
-				wg.Go(func() { w.deliver(d) })
+			for i := range reqs {
+				wg.Go(func() { w.mux.ServeHTTP(recs[i], reqs[i]) })
 			}
 			wg.Wait()
+			for _, rec := range recs {
+				w.ok(rec)
+			}
 			if got := cronState(t, w.db); got != want {
 				t.Fatalf("state after replays %v, after one run %v", got, want)
 			}
