@@ -122,16 +122,16 @@ func (s *Service) runBatches(ctx context.Context, r CronRun, batch func(tx pgx.T
 	})
 }
 
-// loadProgress locks the run's cursor row (creating it for a new run) and reads it.
+// loadProgress locks the run's cursor row (creating it for a new run) and reads it, in one
+// statement: the upsert's row lock is the lock concurrent deliveries of the run take turns on.
 func loadProgress(ctx context.Context, tx pgx.Tx, d Delivery) (cronCursor, Outcome, error) {
 	var cur cronCursor
 	var out Outcome
-	if _, err := tx.Exec(ctx, `INSERT INTO cron_progress (trigger, delivery_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.Trigger, d.ID); err != nil {
-		return cur, out, err
-	}
 	var rawCursor, rawOutcome []byte
-	err := tx.QueryRow(ctx, `SELECT cursor, outcome FROM cron_progress WHERE trigger = $1 AND delivery_id = $2 FOR UPDATE`, d.Trigger, d.ID).
-		Scan(&rawCursor, &rawOutcome)
+	err := tx.QueryRow(ctx, `
+		INSERT INTO cron_progress (trigger, delivery_id) VALUES ($1, $2)
+		ON CONFLICT (trigger, delivery_id) DO UPDATE SET trigger = EXCLUDED.trigger
+		RETURNING cursor, outcome`, d.Trigger, d.ID).Scan(&rawCursor, &rawOutcome)
 	if err != nil {
 		return cur, out, err
 	}
