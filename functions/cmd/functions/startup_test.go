@@ -89,12 +89,23 @@ func cleanEnv(extra ...string) []string {
 
 func freePort(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	return freePorts(tb, 1)[0]
+}
+
+// freePorts returns n distinct free ports. Every listener stays open until all
+// are picked: closed one by one, the kernel may hand the same port out twice.
+func freePorts(tb testing.TB, n int) []string {
+	tb.Helper()
+	ports := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return ports
 }
 
 // process is one running binary.
@@ -227,7 +238,8 @@ func TestBinaryStartsWithOnlyTheTwoRequiredSettings(t *testing.T) {
 }
 
 func TestBinaryStartsWhileTheDatabaseIsDown(t *testing.T) {
-	port, nobody := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	port, nobody := ports[0], ports[1]
 	p := start(t, cleanEnv("DATABASE_URL=postgres://postgres@127.0.0.1:"+nobody+"/loyalty?sslmode=disable&connect_timeout=1",
 		"ACTION_SECRET="+testSecret, "PORT="+port), port)
 	p.waitHealthy(t, http.StatusServiceUnavailable)
@@ -255,9 +267,10 @@ func BenchmarkStartup(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
-				port := freePort(b)
+				ports := freePorts(b, 2)
+				port := ports[0]
 				// As deployed: metrics served, no OTEL_* variable (so no exporter).
-				env := cleanEnv("DATABASE_URL="+url, "ACTION_SECRET="+testSecret, "PORT="+port, "METRICS_PORT="+freePort(b))
+				env := cleanEnv("DATABASE_URL="+url, "ACTION_SECRET="+testSecret, "PORT="+port, "METRICS_PORT="+ports[1])
 				b.StartTimer()
 				p := start(b, env, port)
 				bc.ready(b, p)

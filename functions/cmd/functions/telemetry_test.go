@@ -202,7 +202,8 @@ func postJSON(t *testing.T, url, body string, header map[string]string) (int, []
 }
 
 func startTraced(t *testing.T, url, otlp string) (p *process, metricsBase string) {
-	port, metricsPort := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	port, metricsPort := ports[0], ports[1]
 	env := cleanEnv("DATABASE_URL="+url, "ACTION_SECRET="+testSecret, "PORT="+port, "METRICS_PORT="+metricsPort,
 		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp, "OTEL_BSP_SCHEDULE_DELAY=50", "OTEL_SERVICE_NAME=loyalty-functions-test")
 	p = start(t, env, port)
@@ -326,7 +327,8 @@ func TestB3AndAnEventsTraceContextAreHonoured(t *testing.T) {
 func TestMetricsMoveByExactlyOneRequestOnTheirOwnPort(t *testing.T) {
 	url := pgtest.URL(t)
 	fx := newEarnFixture(t, url)
-	port, metricsPort := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	port, metricsPort := ports[0], ports[1]
 	p := start(t, cleanEnv("DATABASE_URL="+url, "ACTION_SECRET="+testSecret, "PORT="+port, "METRICS_PORT="+metricsPort), port)
 	p.waitHealthy(t, http.StatusOK)
 	metrics := "http://127.0.0.1:" + metricsPort
