@@ -49,8 +49,8 @@ type Beginner interface {
 // deadlocks before it gives up with a Transient error.
 const Attempts = 8
 
-// InTx runs fn in a READ COMMITTED transaction and commits it. A serialization failure or
-// deadlock rolls back and runs fn again after a jittered pause; fn must therefore have no
+// InTx runs fn in a READ COMMITTED transaction and commits it. A serialization failure,
+// deadlock or ErrRaced rolls back and runs fn again after a jittered pause; fn must therefore have no
 // effects outside the transaction. Faults a later retry may cure come back as *Transient.
 func InTx(ctx context.Context, db Beginner, fn func(pgx.Tx) error) error {
 	var err error
@@ -87,9 +87,15 @@ const (
 	deadlockDetected     = "40P01"
 )
 
+// ErrRaced is what fn returns when a write finds that a concurrent transaction got there first
+// (a unique key taken between fn's read and its write, where the read could not lock a row
+// that did not exist yet). InTx then runs fn again, and its read sees the other's work.
+var ErrRaced = errors.New("a concurrent transaction wrote first")
+
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == serializationFailure || pgErr.Code == deadlockDetected)
+	return errors.Is(err, ErrRaced) ||
+		errors.As(err, &pgErr) && (pgErr.Code == serializationFailure || pgErr.Code == deadlockDetected)
 }
 
 // IsTransient tells whether err is a fault of the database or the network, not of the request.

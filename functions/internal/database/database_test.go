@@ -3,6 +3,7 @@ package database_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,36 @@ func TestInTxRollsBackOnAnErrorAndReturnsIt(t *testing.T) {
 	_ = db.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n)
 	if n != 0 {
 		t.Fatal("the failed transaction's insert was committed")
+	}
+}
+
+func TestInTxRunsAgainAfterErrRacedAndKeepsOnlyTheLastAttempt(t *testing.T) {
+	ctx := context.Background()
+	db, err := database.Open(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, _ = db.Exec(ctx, `CREATE TABLE raced (attempt int)`)
+	calls := 0
+	err = database.InTx(ctx, db, func(tx pgx.Tx) error {
+		calls++
+		if _, err := tx.Exec(ctx, `INSERT INTO raced VALUES ($1)`, calls); err != nil {
+			return err
+		}
+		if calls < 3 {
+			return fmt.Errorf("receipt taken: %w", database.ErrRaced)
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("err %v after %d calls; want success on the third", err, calls)
+	}
+	var attempts []int
+	rows, _ := db.Query(ctx, `SELECT attempt FROM raced`)
+	attempts, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil || len(attempts) != 1 || attempts[0] != 3 {
+		t.Fatalf("rows %v (%v); want only the third attempt's", attempts, err)
 	}
 }
 

@@ -37,6 +37,14 @@ var Rules = []Rule{
 	{"only a refund leaves a balance below zero", `
 		SELECT id::text, kind || ' to ' || balance_after, 'a balance >= 0' FROM point_transactions
 		WHERE balance_after < 0 AND kind <> 'refund' AND points <= 0`},
+	// Tier decisions read the day sums (tier_points), not the ledger: they must agree.
+	{"tier_points_by_day is the ledger's earn and refund points per member and UTC day", `
+		SELECT coalesce(l.member_id, d.member_id)::text || ' ' || coalesce(l.day, d.day)::text,
+		       coalesce(d.points, 0)::text, coalesce(l.points, 0)::text
+		FROM (SELECT member_id, (created_at AT TIME ZONE 'UTC')::date AS day, sum(points) AS points
+		      FROM point_transactions WHERE kind IN ('earn', 'refund') GROUP BY 1, 2) l
+		FULL JOIN tier_points_by_day d ON d.member_id = l.member_id AND d.day = l.day
+		WHERE coalesce(l.points, 0) <> coalesce(d.points, 0)`},
 	{"an order earns once", `
 		SELECT order_id::text, count(*)::text, '1' FROM point_transactions
 		WHERE kind = 'earn' GROUP BY order_id HAVING count(*) > 1`},

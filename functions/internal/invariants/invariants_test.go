@@ -70,6 +70,14 @@ func TestEachRuleReportsTheRowsThatBreakIt(t *testing.T) {
 					VALUES ('00000000-0000-4000-8000-000000000001', 'earn', 0, 0, '00000000-0000-4000-8000-0000000000b1', $1)`, k)
 			}
 		}, []string{"an order earns once"}},
+		{"a day sum edited by hand is reported", func(t *testing.T, db *pgxpool.Pool) {
+			exec(t, db, member, 0)
+			exec(t, db, `INSERT INTO stores (id, code, name) VALUES ('00000000-0000-4000-8000-00000000000a', 'S1', 's')`)
+			exec(t, db, `INSERT INTO orders (id, store_id, receipt_no, member_id, amount) VALUES ('00000000-0000-4000-8000-0000000000b1', '00000000-0000-4000-8000-00000000000a', 'R1', '00000000-0000-4000-8000-000000000001', 100)`)
+			exec(t, db, `INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, idempotency_key)
+				VALUES ('00000000-0000-4000-8000-000000000001', 'earn', 0, 0, '00000000-0000-4000-8000-0000000000b1', 'e1')`)
+			exec(t, db, `INSERT INTO tier_points_by_day (member_id, day, points) VALUES ('00000000-0000-4000-8000-000000000001', '2026-01-01', 5)`)
+		}, []string{"tier_points_by_day is the ledger's earn and refund points per member and UTC day"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,16 +60,42 @@ const (
 // authorizeStore checks that the caller may act for storeID: admin anywhere, staff only where
 // they hold an active staff row (of at least role need). It also checks the store exists.
 func authorizeStore(ctx context.Context, tx pgx.Tx, c Caller, storeID string, need StaffRole) error {
-	var active bool
-	err := tx.QueryRow(ctx, `SELECT active FROM stores WHERE id = $1`, storeID).Scan(&active)
+	var a storeAccess
+	err := a.scan(tx.QueryRow(ctx, storeAccessSQL, storeID, c.actor()))
+	if err != nil {
+		return err
+	}
+	return a.check(c, storeID, need)
+}
+
+// storeAccess is what deciding whether a caller may act for a store reads: the store and the
+// caller's active staff row there. storeAccessSQL reads it with $1 the store, $2 the caller's
+// user id (nil for the admin secret).
+type storeAccess struct {
+	Found, Active bool
+	Role          *StaffRole // nil: no active staff row
+}
+
+const storeAccessSQL = `
+	SELECT s.active, st.role FROM stores s
+	LEFT JOIN staff st ON st.store_id = s.id AND st.user_id = $2 AND st.active
+	WHERE s.id = $1`
+
+func (a *storeAccess) scan(row pgx.Row) error {
+	err := row.Scan(&a.Active, &a.Role)
 	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	a.Found = err == nil
+	return err
+}
+
+func (a storeAccess) check(c Caller, storeID string, need StaffRole) error {
+	if !a.Found {
 		if c.Role == RoleAdmin {
 			return fail(CodeNotFound, "no store %s", storeID)
 		}
 		return fail(CodeForbidden, "not staff of store %s", storeID)
-	}
-	if err != nil {
-		return err
 	}
 	switch c.Role {
 	case RoleAdmin:
@@ -77,21 +103,16 @@ func authorizeStore(ctx context.Context, tx pgx.Tx, c Caller, storeID string, ne
 		if _, err := uuid.Parse(c.UserID); err != nil {
 			return fail(CodeForbidden, "the session has no valid x-hasura-user-id")
 		}
-		var role StaffRole
-		err := tx.QueryRow(ctx, `SELECT role FROM staff WHERE user_id = $1 AND store_id = $2 AND active`, c.UserID, storeID).Scan(&role)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if a.Role == nil {
 			return fail(CodeForbidden, "not active staff of store %s", storeID)
 		}
-		if err != nil {
-			return err
-		}
-		if need == Manager && role != Manager {
+		if need == Manager && *a.Role != Manager {
 			return fail(CodeForbidden, "only a manager of the store may do this")
 		}
 	default:
 		return fail(CodeForbidden, "role %q may not do this", c.Role)
 	}
-	if !active {
+	if !a.Active {
 		return fail(CodeForbidden, "store %s is closed", storeID)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package loyalty
 
 import (
-	"context"
 	"math"
 	"slices"
 	"time"
@@ -113,30 +112,23 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
-// matchingCampaigns loads the campaigns that apply to the order o in the programme's time
-// zone: the window, store and activity in SQL (on the window index), the rest by Matches.
-func matchingCampaigns(ctx context.Context, tx pgx.Tx, o OrderFacts, st Settings) ([]Campaign, error) {
-	loc, err := st.Location()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT id, kind, coalesce(multiplier_pct, 0), coalesce(bonus_points, 0), starts_at, ends_at, store_id,
-		       coalesce(days_of_week, '{}'), min_amount, min_tier_rank
-		FROM campaigns
-		WHERE active AND ends_at > $1 AND starts_at <= $1 AND (store_id IS NULL OR store_id = $2)
-		ORDER BY id`, o.PaidAt, o.StoreID)
-	if err != nil {
-		return nil, err
-	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Campaign, error) {
-		var c Campaign
-		err := r.Scan(&c.ID, &c.Kind, &c.MultiplierPct, &c.BonusPoints, &c.StartsAt, &c.EndsAt, &c.StoreID,
-			&c.DaysOfWeek, &c.MinAmount, &c.MinTierRank)
-		return c, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(all, func(c Campaign) bool { return !c.Matches(o, loc) }), nil
+// The campaigns that may apply to an order: active, its paid_at in their window, at its store
+// or every store (on the window index); Matches decides the rest. campaignsAtSQL takes the
+// order's paid_at ($1) and store ($2); campaignsOfOrderSQL reads both from the order ($1).
+const (
+	campaignColumns = `c.id, c.kind, coalesce(c.multiplier_pct, 0), coalesce(c.bonus_points, 0), c.starts_at, c.ends_at,
+		c.store_id, coalesce(c.days_of_week, '{}'), c.min_amount, c.min_tier_rank`
+	campaignsAtSQL = `SELECT ` + campaignColumns + ` FROM campaigns c
+		WHERE c.active AND c.ends_at > $1 AND c.starts_at <= $1 AND (c.store_id IS NULL OR c.store_id = $2)
+		ORDER BY c.id`
+	campaignsOfOrderSQL = `SELECT ` + campaignColumns + ` FROM campaigns c JOIN orders o ON o.id = $1
+		WHERE c.active AND c.ends_at > o.paid_at AND c.starts_at <= o.paid_at AND (c.store_id IS NULL OR c.store_id = o.store_id)
+		ORDER BY c.id`
+)
+
+func scanCampaign(r pgx.CollectableRow) (Campaign, error) {
+	var c Campaign
+	err := r.Scan(&c.ID, &c.Kind, &c.MultiplierPct, &c.BonusPoints, &c.StartsAt, &c.EndsAt, &c.StoreID,
+		&c.DaysOfWeek, &c.MinAmount, &c.MinTierRank)
+	return c, err
 }

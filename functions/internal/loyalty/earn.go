@@ -3,7 +3,10 @@ package loyalty
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -30,66 +33,67 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 		return EarnPointsOutput{}, err
 	}
 	now := s.clock()
-	var memberID string
-	var qr MemberQR
+	var qrToken MemberQR // as far as the token can be read before the settings bound its lifetime
+	var qrErr error
 	if hasQR {
 		if s.qr == nil {
 			return EarnPointsOutput{}, fail(CodeQRInvalid, "member QR codes are not enabled here (MEMBER_QR_SECRET is not set): use the member code")
 		}
+		qrToken, qrErr = s.qr.VerifyMemberQR(*in.MemberQRToken, now, unboundedLifetime)
 	}
 	var out EarnPointsOutput
 	var st Settings
 	missed := false // the member code named no member
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		missed = false
-		if err := authorizeStore(ctx, tx, c, in.StoreID, Crew); err != nil {
+		r, err := s.readEarn(ctx, tx, c, in, qrToken, qrErr, now)
+		if err != nil {
 			return err
 		}
-		var err error
-		if st, err = loadSettings(ctx, tx); err != nil {
+		f := &r.creditFacts
+		st = f.Settings
+		if err := r.access.check(c, in.StoreID, Crew); err != nil {
 			return err
 		}
+		var qr *MemberQR
 		if hasQR {
-			// Read here, where qr_token_ttl_seconds is known: it bounds the token's lifetime.
-			if qr, err = s.qr.VerifyMemberQR(*in.MemberQRToken, now, time.Duration(st.QRTokenTTLSeconds)*time.Second); err != nil {
+			// Checked again now that qr_token_ttl_seconds, which bounds its lifetime, is known.
+			t, err := s.qr.VerifyMemberQR(*in.MemberQRToken, now, time.Duration(st.QRTokenTTLSeconds)*time.Second)
+			if err != nil {
 				return err
 			}
-			memberID = qr.MemberID
+			qr = &t
 		}
 		if in.Amount > st.MaxOrderAmount {
 			return fail(CodeOrderOverLimit, "amount %d is above the limit of %d", in.Amount, st.MaxOrderAmount)
 		}
-		if hasCode {
-			if memberID, err = memberByCode(ctx, tx, c, *in.MemberCode, st, now); err != nil {
-				missed = isCode(err, CodeNotFound)
-				return err
-			}
+		switch {
+		case hasCode && r.misses >= st.MemberLookupMissLimit:
+			return fail(CodeForbidden, "too many unknown member codes from this account: wait %s, then try again", st.MemberLookupMissWindow)
+		case hasCode && !f.HasMember:
+			missed = true
+			return fail(CodeNotFound, "no member with that member code")
+		case hasQR && (!f.HasMember || f.Member.Deleted):
+			return fail(CodeNotFound, "no member with that QR token")
 		}
-		if hasQR {
-			// Before the order names them: a member the token names must exist and be active.
-			if err := tx.QueryRow(ctx, `SELECT id FROM members WHERE id = $1 AND deleted_at IS NULL`, memberID).Scan(&memberID); errors.Is(err, pgx.ErrNoRows) {
-				return fail(CodeNotFound, "no member with that QR token")
-			} else if err != nil {
-				return err
-			}
-		}
-		o, err := claimOrder(ctx, tx, in, memberID, now)
+		m := &f.Member
+		o, w, err := earnOrder(f, in, m.ID, now)
 		if err != nil {
 			return err
 		}
-		if hasQR {
-			if err := useMemberQR(ctx, tx, qr, o.ID, now); err != nil {
+		if qr != nil && r.qrUsedFor != nil {
+			if *r.qrUsedFor != o.ID {
+				return fail(CodeQRInvalid, "this QR code was already used for another receipt: ask the member to refresh their card")
+			}
+			qr = nil // recorded with this receipt before
+		}
+		if f.Earn != nil && qr != nil {
+			// A fresh card shown for a receipt credited before: the token is spent on it.
+			if err := useMemberQR(ctx, tx, *qr, o.ID, now); err != nil {
 				return err
 			}
 		}
-		m, ok, err := lockMember(ctx, tx, memberID)
-		if err != nil {
-			return err
-		}
-		if !ok || m.Deleted {
-			return fail(CodeNotFound, "no such member")
-		}
-		res, err := creditOrder(ctx, tx, &m, o, st, now, c.actor())
+		res, err := creditOrder(ctx, tx, f, o, w, in.ReceiptNo, qr, now, c.actor())
 		if err != nil {
 			return err
 		}
@@ -109,25 +113,76 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 	return out, err
 }
 
-// memberByCode finds the active member a member code names, refusing first a caller who
-// named too many unknown codes lately (the answers tell whether a code exists, so unlimited
-// tries would let anyone enumerate members). One statement: this is on every counter earn.
-func memberByCode(ctx context.Context, tx pgx.Tx, c Caller, code string, st Settings, now time.Time) (string, error) {
-	var id *string
-	var misses int
-	err := tx.QueryRow(ctx, `
-		SELECT (SELECT id FROM members WHERE member_code = $1 AND deleted_at IS NULL),
-		       (SELECT count(*) FROM member_lookup_misses WHERE user_id = $2 AND missed_at > $3)`,
-		code, c.actor(), now.Add(-st.MemberLookupMissWindow)).Scan(&id, &misses)
-	switch {
-	case err != nil:
-		return "", err
-	case misses >= st.MemberLookupMissLimit:
-		return "", fail(CodeForbidden, "too many unknown member codes from this account: wait %s, then try again", st.MemberLookupMissWindow)
-	case id == nil:
-		return "", fail(CodeNotFound, "no member with that member code")
+// unboundedLifetime reads a member QR token before the settings that bound its lifetime are
+// known (to know whose card it is); it is checked again with the bound.
+const unboundedLifetime = time.Duration(math.MaxInt64 / 2)
+
+// earnReads is what earnPoints reads, in one round trip: who may earn at the store, the
+// guessing cool-down, the credit's facts and whether the QR token was used before.
+type earnReads struct {
+	creditFacts
+	access    storeAccess
+	misses    int
+	qrUsedFor *string // the order the QR token credited, if any
+}
+
+func (s *Service) readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr MemberQR, qrErr error, now time.Time) (earnReads, error) {
+	var r earnReads
+	b := &pgx.Batch{}
+	b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(r.access.scan)
+	reads := creditReads{
+		Order: `o.store_id = $1 AND o.receipt_no = $2`, OrderArgs: []any{in.StoreID, in.ReceiptNo},
+		At: now, Campaigns: campaignsAtSQL, CampArgs: []any{now, in.StoreID},
 	}
-	return *id, nil
+	switch {
+	case in.MemberCode != nil && *in.MemberCode != "":
+		reads.Member, reads.MemberArgs = `m.member_code = $1 AND m.deleted_at IS NULL`, []any{*in.MemberCode}
+		b.Queue(`SELECT count(*) FROM member_lookup_misses WHERE user_id = $1 AND missed_at > $2::timestamptz - make_interval(secs => (
+			SELECT member_lookup_miss_window_seconds FROM program_settings WHERE id = 1))`, c.actor(), now).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&r.misses)
+		})
+	case qrErr == nil:
+		reads.Member, reads.MemberArgs = `m.id = $1`, []any{qr.MemberID}
+		b.Queue(`SELECT order_id FROM member_qr_uses WHERE token_id = $1`, qr.TokenID).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&r.qrUsedFor)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+	default:
+		// A token that does not read: no member to lock; the answer is the token's fault,
+		// after the store's checks.
+		reads.Member, reads.MemberArgs = `false`, nil
+	}
+	reads.queue(b, &r.creditFacts)
+	return r, tx.SendBatch(ctx, b).Close()
+}
+
+// earnOrder is the order the receipt is credited as: a new one, or the one recorded before
+// for the same amount and member (or for no member yet, which the counter then names); any
+// other is receipt_conflict.
+func earnOrder(f *creditFacts, in EarnPointsInput, memberID string, now time.Time) (order, orderWrite, error) {
+	if !f.HasOrder {
+		return order{ID: uuid.NewString(), StoreID: in.StoreID, MemberID: &memberID, Amount: in.Amount, Status: "paid", PaidAt: now}, orderInsert, nil
+	}
+	o := f.Order
+	switch {
+	case o.Amount != in.Amount:
+		return o, 0, fail(CodeReceiptConflict, "receipt %s was recorded with another amount", in.ReceiptNo)
+	case o.MemberID != nil && *o.MemberID != memberID:
+		return o, 0, fail(CodeReceiptConflict, "receipt %s was credited to another member", in.ReceiptNo)
+	case o.Status == "refunded":
+		return o, 0, fail(CodeReceiptConflict, "receipt %s was refunded", in.ReceiptNo)
+	case o.Status == "pending":
+		// Only the POS (and then order_paid) may mark an order paid: the counter cannot.
+		return o, 0, fail(CodeReceiptConflict, "receipt %s is not paid yet", in.ReceiptNo)
+	case o.MemberID == nil:
+		// A POS wrote the paid order without a member: the counter names them.
+		o.MemberID = &memberID
+		return o, orderSetMember, nil
+	}
+	return o, orderAsIs, nil
 }
 
 // recordLookupMiss counts one unknown member code against the caller, and forgets their
@@ -148,45 +203,6 @@ func recordLookupMiss(ctx context.Context, tx pgx.Tx, c Caller, st Settings, now
 func isCode(err error, code Code) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == code
-}
-
-// claimOrder records the receipt for the member, or finds it: the same amount and member (or
-// no member yet) is the same order; anything else is receipt_conflict. It returns the order
-// as it stands for the member, locked.
-func claimOrder(ctx context.Context, tx pgx.Tx, in EarnPointsInput, memberID string, now time.Time) (order, error) {
-	o := order{StoreID: in.StoreID, MemberID: &memberID, Amount: in.Amount, Status: "paid", PaidAt: now}
-	err := tx.QueryRow(ctx, `
-		INSERT INTO orders (store_id, receipt_no, member_id, amount, status, paid_at)
-		VALUES ($1, $2, $3, $4, 'paid', $5)
-		ON CONFLICT (store_id, receipt_no) DO NOTHING
-		RETURNING id`, in.StoreID, in.ReceiptNo, memberID, in.Amount, now).Scan(&o.ID)
-	if err == nil {
-		return o, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return o, err
-	}
-	err = tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE store_id = $1 AND receipt_no = $2 FOR UPDATE`,
-		in.StoreID, in.ReceiptNo).Scan(o.fields()...)
-	if err != nil {
-		return o, err
-	}
-	switch {
-	case o.Amount != in.Amount:
-		return o, fail(CodeReceiptConflict, "receipt %s was recorded with another amount", in.ReceiptNo)
-	case o.MemberID != nil && *o.MemberID != memberID:
-		return o, fail(CodeReceiptConflict, "receipt %s was credited to another member", in.ReceiptNo)
-	case o.Status == "refunded":
-		return o, fail(CodeReceiptConflict, "receipt %s was refunded", in.ReceiptNo)
-	case o.Status == "pending":
-		// Only the POS (and then order_paid) may mark an order paid: the counter cannot.
-		return o, fail(CodeReceiptConflict, "receipt %s is not paid yet", in.ReceiptNo)
-	case o.MemberID == nil:
-		// A POS wrote the paid order without a member: the counter names them.
-		_, err = tx.Exec(ctx, `UPDATE orders SET member_id = $2 WHERE id = $1`, o.ID, memberID)
-		o.MemberID = &memberID
-	}
-	return o, err
 }
 
 // useMemberQR records that the QR token qr credited order orderID. A token serves one
@@ -217,43 +233,4 @@ type credited struct {
 	BalanceAfter  int64
 	Duplicate     bool
 	CampaignIDs   []string
-}
-
-// creditOrder posts the earn entry of order o for the locked member, once per order
-// whichever path (earnPoints or order_paid) gets there first, with the campaigns that match
-// the order at its paid_at (the member's tier as it was before this order) in the same one
-// entry. A refund a POS recorded before the order was credited is reversed in the same
-// transaction, and only then is the tier checked, so an upgrade sees the net points. The
-// member's first qualifying order settles their referral. BalanceAfter is the balance after
-// all of it.
-func creditOrder(ctx context.Context, tx pgx.Tx, m *member, o order, st Settings, now time.Time, by *string) (credited, error) {
-	key := "earn:" + o.ID
-	campaigns, err := matchingCampaigns(ctx, tx, OrderFacts{StoreID: o.StoreID, PaidAt: o.PaidAt, Amount: o.Amount, TierRank: m.TierRank}, st)
-	if err != nil {
-		return credited{}, err
-	}
-	points, applied := ApplyCampaigns(BasePoints(o.Amount, st), m.MultiplierPct, campaigns)
-	p, err := post(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &o.ID, StoreID: &o.StoreID, Key: key, At: now, CampaignIDs: applied, By: by}, st.PointsValidityDays)
-	if errors.Is(err, errDuplicate) {
-		var first credited
-		err = tx.QueryRow(ctx, `SELECT id, points, balance_after, campaign_ids::text[] FROM point_transactions WHERE idempotency_key = $1`, key).
-			Scan(&first.TransactionID, &first.Points, &first.BalanceAfter, &first.CampaignIDs)
-		first.Duplicate = true
-		return first, err
-	}
-	if err != nil {
-		return credited{}, err
-	}
-	if o.RefundedAmount > 0 {
-		if _, err := reverseFor(ctx, tx, m, o, earnEntry{ID: p.ID, Points: points}, nil, now, by); err != nil {
-			return credited{}, err
-		}
-	}
-	if err := upgradeTier(ctx, tx, m, now); err != nil {
-		return credited{}, err
-	}
-	if err := settleReferral(ctx, tx, m, o, st, now); err != nil {
-		return credited{}, err
-	}
-	return credited{TransactionID: p.ID, Points: points, BalanceAfter: m.Balance, CampaignIDs: applied}, nil
 }

@@ -50,33 +50,30 @@ func (s *Service) CreditPaidOrder(ctx context.Context, d Delivery, orderID strin
 		}
 	}()
 	return s.once(ctx, d, func(tx pgx.Tx) (Outcome, error) {
-		o, ok, err := lockOrder(ctx, tx, orderID)
-		if err != nil {
+		f := &creditFacts{}
+		b := &pgx.Batch{}
+		creditReads{
+			Order: `o.id = $1`, OrderArgs: []any{orderID},
+			Member: `m.id = (SELECT member_id FROM orders WHERE id = $1)`, MemberArgs: []any{orderID},
+			At: now, Campaigns: campaignsOfOrderSQL, CampArgs: []any{orderID},
+		}.queue(b, f)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return Outcome{}, err
 		}
+		o, st := f.Order, f.Settings
 		switch {
-		case !ok:
+		case !f.HasOrder:
 			return Outcome{Skipped: "no such order"}, nil
 		case o.MemberID == nil:
 			return Outcome{Skipped: "order has no member"}, nil
 		case o.Status == "pending":
 			return Outcome{Skipped: "order is not paid"}, nil
-		}
-		m, ok, err := lockMember(ctx, tx, *o.MemberID)
-		if err != nil {
-			return Outcome{}, err
-		}
-		if !ok || m.Deleted {
+		case !f.HasMember || f.Member.Deleted:
 			return Outcome{Skipped: "member was deleted"}, nil
-		}
-		st, err := loadSettings(ctx, tx)
-		if err != nil {
-			return Outcome{}, err
-		}
-		if o.Amount > st.MaxOrderAmount {
+		case o.Amount > st.MaxOrderAmount:
 			return Outcome{Skipped: fmt.Sprintf("amount %d is above max_order_amount", o.Amount)}, nil
 		}
-		c, err := creditOrder(ctx, tx, &m, o, st, now, nil)
+		c, err := creditOrder(ctx, tx, f, o, orderAsIs, "", nil, now, nil)
 		if err != nil {
 			return Outcome{}, err
 		}

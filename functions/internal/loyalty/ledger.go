@@ -92,16 +92,12 @@ var errDuplicate = errors.New("ledger entry already posted")
 // The entry and the balance it leaves must fit GraphQL's Int; what would leave that range is
 // refused with invalid_input before anything is written.
 func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) (posted, error) {
-	before := m.Balance
-	if !inIntRange(e.Points) || !inIntRange(before) {
-		return posted{}, invalid("%d points is more than a balance can hold (%d to %d)", e.Points, MinInt, MaxInt)
-	}
-	after := before + e.Points // both within int32: no int64 overflow
-	if !inIntRange(after) {
-		return posted{}, invalid("the balance would be %d, outside %d to %d", after, MinInt, MaxInt)
+	after, lotDelta, err := moveBalance(m.Balance, e.Points)
+	if err != nil {
+		return posted{}, err
 	}
 	var p posted
-	err := tx.QueryRow(ctx, `
+	err = tx.QueryRow(ctx, `
 		INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason, idempotency_key, created_at, campaign_ids, created_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::uuid[], '{}'), $12)
 		ON CONFLICT (idempotency_key) DO NOTHING
@@ -119,9 +115,6 @@ func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) 
 		}
 	}
 	m.Balance = after
-	// Lots hold max(balance, 0): a debt is paid before a new lot gets anything, and a debit
-	// below zero (refunds only) takes what the lots have.
-	lotDelta := max(after, 0) - max(before, 0)
 	switch {
 	case e.Points > 0:
 		_, err = tx.Exec(ctx, `
@@ -132,6 +125,21 @@ func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) 
 		err = takeFromLots(ctx, tx, m.ID, -lotDelta, e.Reverses)
 	}
 	return p, err
+}
+
+// moveBalance is what an entry of points does to a balance: the balance after it, and by how
+// much the open lots change. Lots hold max(balance, 0): a debt is paid before a new lot gets
+// anything, and a debit below zero (refunds only) takes what the lots have. The entry and the
+// balance it leaves must fit GraphQL's Int; what would leave that range is invalid_input.
+func moveBalance(before, points int64) (after, lotDelta int64, err error) {
+	if !inIntRange(points) || !inIntRange(before) {
+		return 0, 0, invalid("%d points is more than a balance can hold (%d to %d)", points, MinInt, MaxInt)
+	}
+	after = before + points // both within int32: no int64 overflow
+	if !inIntRange(after) {
+		return 0, 0, invalid("the balance would be %d, outside %d to %d", after, MinInt, MaxInt)
+	}
+	return after, max(after, 0) - max(before, 0), nil
 }
 
 // takeFromLots consumes points from the member's open lots: for a reversal, what is left of
@@ -191,14 +199,11 @@ func upgradeTier(ctx context.Context, tx pgx.Tx, m *member, at time.Time) error 
 }
 
 // earnedInYear is what counts for tiers: points earned from orders in the 365 days up to at,
-// less what refunds of those points took back. No upper end, like ReviewTiers' set-based copy
-// of this sum (keep the two alike): an entry stamped by a pod whose clock runs a little ahead
-// still counts.
+// less what refunds of those points took back (the SQL function tier_points, which every tier
+// decision reads). No upper end: an entry stamped by a pod whose clock runs a little ahead
+// still counts. Its cost does not grow with the member's history (tier_points_by_day).
 func earnedInYear(ctx context.Context, tx pgx.Tx, memberID string, at time.Time) (int64, error) {
 	var earned int64
-	err := tx.QueryRow(ctx, `
-		SELECT coalesce(sum(points), 0) FROM point_transactions
-		WHERE member_id = $1 AND kind IN ('earn', 'refund')
-		  AND created_at > $2::timestamptz - interval '365 days'`, memberID, at).Scan(&earned)
+	err := tx.QueryRow(ctx, `SELECT tier_points($1, $2)`, memberID, at).Scan(&earned)
 	return max(earned, 0), err
 }

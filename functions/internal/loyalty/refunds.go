@@ -123,7 +123,13 @@ type order struct {
 	PaidAt         time.Time
 }
 
-const orderColumns = `id, store_id, member_id, amount, refunded_amount, status, paid_at`
+// orderColumns are the columns order.fields scans, of a query on orders alone.
+var orderColumns = orderColumnsOf("orders")
+
+// orderColumnsOf is orderColumns of the orders row under alias a.
+func orderColumnsOf(a string) string {
+	return a + ".id, " + a + ".store_id, " + a + ".member_id, " + a + ".amount, " + a + ".refunded_amount, " + a + ".status, " + a + ".paid_at"
+}
 
 func (o *order) fields() []any {
 	return []any{&o.ID, &o.StoreID, &o.MemberID, &o.Amount, &o.RefundedAmount, &o.Status, &o.PaidAt}

@@ -66,32 +66,45 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 
 func loadSettings(ctx context.Context, tx pgx.Tx) (Settings, error) {
 	var st Settings
-	var windowSeconds int
-	err := tx.QueryRow(ctx, `
+	b := &pgx.Batch{}
+	queueSettings(b, &st)
+	return st, tx.SendBatch(ctx, b).Close()
+}
+
+// queueSettings queues the read of the programme's settings into st.
+func queueSettings(b *pgx.Batch, st *Settings) {
+	b.Queue(`
 		SELECT earn_spend_unit, earn_points_per_unit, points_validity_days, welcome_bonus_points,
 		       birthday_bonus_points, max_order_amount, qr_token_ttl_seconds, timezone,
 		       referral_bonus_points, referee_bonus_points, referral_min_amount, referral_yearly_limit, expiry_reminder_days,
 		       member_lookup_miss_limit, member_lookup_miss_window_seconds
-		FROM program_settings WHERE id = 1`).Scan(
-		&st.EarnSpendUnit, &st.EarnPointsPerUnit, &st.PointsValidityDays, &st.WelcomeBonusPoints,
-		&st.BirthdayBonusPoints, &st.MaxOrderAmount, &st.QRTokenTTLSeconds, &st.Timezone,
-		&st.ReferralBonusPoints, &st.RefereeBonusPoints, &st.ReferralMinAmount, &st.ReferralYearlyLimit, &st.ExpiryReminderDays,
-		&st.MemberLookupMissLimit, &windowSeconds)
-	st.MemberLookupMissWindow = time.Duration(windowSeconds) * time.Second
-	if err == pgx.ErrNoRows {
-		return st, fail(CodeNotConfigured, "program_settings has no row: apply the seeds or insert it")
-	}
-	return st, err
+		FROM program_settings WHERE id = 1`).QueryRow(func(row pgx.Row) error {
+		var windowSeconds int
+		err := row.Scan(
+			&st.EarnSpendUnit, &st.EarnPointsPerUnit, &st.PointsValidityDays, &st.WelcomeBonusPoints,
+			&st.BirthdayBonusPoints, &st.MaxOrderAmount, &st.QRTokenTTLSeconds, &st.Timezone,
+			&st.ReferralBonusPoints, &st.RefereeBonusPoints, &st.ReferralMinAmount, &st.ReferralYearlyLimit, &st.ExpiryReminderDays,
+			&st.MemberLookupMissLimit, &windowSeconds)
+		st.MemberLookupMissWindow = time.Duration(windowSeconds) * time.Second
+		if err == pgx.ErrNoRows {
+			return fail(CodeNotConfigured, "program_settings has no row: apply the seeds or insert it")
+		}
+		return err
+	})
 }
 
+const tiersSQL = `SELECT id, rank, min_points, earn_multiplier_pct FROM tiers ORDER BY rank`
+
 func loadTiers(ctx context.Context, tx pgx.Tx) ([]Tier, error) {
-	rows, err := tx.Query(ctx, `SELECT id, rank, min_points, earn_multiplier_pct FROM tiers ORDER BY rank`)
+	rows, err := tx.Query(ctx, tiersSQL)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tier, error) {
-		var t Tier
-		err := r.Scan(&t.ID, &t.Rank, &t.MinPoints, &t.MultiplierPct)
-		return t, err
-	})
+	return pgx.CollectRows(rows, scanTier)
+}
+
+func scanTier(r pgx.CollectableRow) (Tier, error) {
+	var t Tier
+	err := r.Scan(&t.ID, &t.Rank, &t.MinPoints, &t.MultiplierPct)
+	return t, err
 }

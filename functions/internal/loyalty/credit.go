@@ -1,0 +1,208 @@
+package loyalty
+
+// Crediting an order, in as few round trips as its guarantees allow. Everything the credit
+// reads goes to PostgreSQL as one batch (creditReads), the order's row locked before the
+// member's as on every path that locks both; Go decides; the writes go as one data-modifying
+// statement (creditSQL). The member stays locked from the read to the commit, so the
+// balance, the lots and the tier points read are the ones written over. A receipt or QR token
+// that did not exist at the read (nothing to lock yet) but that a concurrent earn wrote before
+// this one's write makes the write do nothing; it then answers database.ErrRaced, and the
+// transaction runs again and sees the other's work.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
+)
+
+// creditFacts is what crediting an order reads.
+type creditFacts struct {
+	Settings Settings
+	Tiers    []Tier
+	// Campaigns are those active at the order's paid_at at its store; Matches still applies.
+	Campaigns []Campaign
+	Member    member
+	HasMember bool
+	// TierPoints are the member's tier points before this credit, read under their lock.
+	TierPoints int64
+	Order      order
+	HasOrder   bool
+	// Earn is the order's earn entry, when it was credited before.
+	Earn *credited
+}
+
+// creditReads queues the reads of f on b. members is a condition on members m naming the
+// member to lock ($1 of memberArgs), orders one on orders o naming the order (nil: the
+// caller reads the order itself), campaigns the reads of the order's store and paid_at.
+type creditReads struct {
+	Order      string // condition on orders o; "" when the order is read elsewhere
+	OrderArgs  []any
+	Member     string // condition on members m
+	MemberArgs []any
+	At         time.Time // the moment tier points are counted at
+	Campaigns  string    // a campaigns query (campaignsAtSQL or campaignsOfOrderSQL)
+	CampArgs   []any
+}
+
+func (r creditReads) queue(b *pgx.Batch, f *creditFacts) {
+	if r.Order != "" {
+		b.Queue(`SELECT `+orderColumnsOf("o")+`, t.id, coalesce(t.points, 0), coalesce(t.balance_after, 0), coalesce(t.campaign_ids::text[], '{}')
+			FROM orders o LEFT JOIN point_transactions t ON t.idempotency_key = 'earn:' || o.id::text
+			WHERE `+r.Order+` FOR UPDATE OF o`, r.OrderArgs...).QueryRow(func(row pgx.Row) error {
+			var id *string
+			var e credited
+			err := row.Scan(append(f.Order.fields(), &id, &e.Points, &e.BalanceAfter, &e.CampaignIDs)...)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			f.HasOrder = err == nil
+			if err == nil && id != nil {
+				e.TransactionID, e.Duplicate = *id, true
+				f.Earn = &e
+			}
+			return err
+		})
+	}
+	b.Queue(`SELECT `+memberColumns+` FROM members m JOIN tiers t ON t.id = m.tier_id
+		WHERE `+r.Member+` FOR NO KEY UPDATE OF m`, r.MemberArgs...).QueryRow(func(row pgx.Row) error {
+		m, err := scanMember(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		f.Member, f.HasMember = m, err == nil
+		return err
+	})
+	// After the lock: an earn for the member that committed meanwhile is counted.
+	b.Queue(`SELECT tier_points(m.id, $`+strconv.Itoa(len(r.MemberArgs)+1)+`) FROM members m WHERE `+r.Member,
+		append(slices.Clone(r.MemberArgs), r.At)...).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&f.TierPoints)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	queueSettings(b, &f.Settings)
+	b.Queue(tiersSQL).Query(func(rows pgx.Rows) error {
+		var err error
+		f.Tiers, err = pgx.CollectRows(rows, scanTier)
+		return err
+	})
+	b.Queue(r.Campaigns, r.CampArgs...).Query(func(rows pgx.Rows) error {
+		var err error
+		f.Campaigns, err = pgx.CollectRows(rows, scanCampaign)
+		return err
+	})
+}
+
+// orderWrite is how the credit records the order: a new row, the member set on a POS's order
+// that had none, or nothing when the order already names the member.
+type orderWrite int
+
+const (
+	orderInsert orderWrite = iota
+	orderSetMember
+	orderAsIs
+)
+
+var orderSQL = map[orderWrite]string{
+	orderInsert: `INSERT INTO orders (id, store_id, receipt_no, member_id, amount, status, paid_at)
+		VALUES (@order_id, @store_id, @receipt_no, @member_id, @amount, 'paid', @at)
+		ON CONFLICT (store_id, receipt_no) DO NOTHING RETURNING id`,
+	orderSetMember: `UPDATE orders SET member_id = @member_id WHERE id = @order_id RETURNING id`,
+	orderAsIs:      `SELECT @order_id::uuid AS id`,
+}
+
+// creditSQL writes an order's earn: the order (per orderWrite), the earn entry, its lot, the
+// member's balance and tier, and the use of the member's QR token, each step only if the one
+// before it wrote; it answers how many rows each step wrote.
+func creditSQL(w orderWrite) string {
+	return `WITH o AS (` + orderSQL[w] + `),
+	t AS (
+		INSERT INTO point_transactions (id, member_id, kind, points, balance_after, order_id, store_id,
+		                                idempotency_key, created_at, campaign_ids, created_by)
+		SELECT @tx_id, @member_id, 'earn', @points::bigint, @balance::bigint, o.id, @store_id, 'earn:' || o.id::text,
+		       @at, @campaign_ids::uuid[], @by::uuid FROM o
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING id),
+	l AS (
+		INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
+		SELECT @member_id, t.id, @points::bigint, @lot::bigint, @at, @at::timestamptz + make_interval(days => @validity_days::int)
+		FROM t WHERE @points::bigint > 0),
+	q AS (
+		INSERT INTO member_qr_uses (token_id, member_id, order_id, used_at)
+		SELECT @qr_token_id::text, @member_id, o.id, @at FROM o, t WHERE @qr_token_id::text IS NOT NULL
+		ON CONFLICT (token_id) DO NOTHING
+		RETURNING 1),
+	u AS (
+		UPDATE members SET points_balance = @balance::bigint, tier_id = @tier_id::text
+		WHERE id = @member_id AND EXISTS (SELECT 1 FROM t))
+	SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM t), (SELECT count(*) FROM q)`
+}
+
+// creditOrder credits order o to the locked member f.Member, once per order whichever path
+// (earnPoints or order_paid) gets there first: with the campaigns that match the order at its
+// paid_at (the member's tier as it was before this order) in the same one entry. A refund a
+// POS recorded before the order was credited is reversed in the same transaction, and only
+// then is the tier checked, so an upgrade sees the net points. The member's first qualifying
+// order settles their referral. An order credited before answers its first entry, Duplicate.
+// qr, when set, is the member QR token that named the member: its use is recorded with the
+// order.
+func creditOrder(ctx context.Context, tx pgx.Tx, f *creditFacts, o order, w orderWrite, receiptNo string, qr *MemberQR, now time.Time, by *string) (credited, error) {
+	m, st := &f.Member, f.Settings
+	if f.Earn != nil {
+		return *f.Earn, nil
+	}
+	loc, err := st.Location()
+	if err != nil {
+		return credited{}, err
+	}
+	facts := OrderFacts{StoreID: o.StoreID, PaidAt: o.PaidAt, Amount: o.Amount, TierRank: m.TierRank}
+	matching := slices.DeleteFunc(slices.Clone(f.Campaigns), func(c Campaign) bool { return !c.Matches(facts, loc) })
+	points, applied := ApplyCampaigns(BasePoints(o.Amount, st), m.MultiplierPct, matching)
+	after, lot, err := moveBalance(m.Balance, points)
+	if err != nil {
+		return credited{}, err
+	}
+	tier := Tier{ID: m.TierID, Rank: m.TierRank, MultiplierPct: m.MultiplierPct}
+	refundedFirst := o.RefundedAmount > 0
+	if best, ok := TierFor(f.Tiers, max(f.TierPoints+points, 0)); ok && best.Rank > tier.Rank && !refundedFirst {
+		tier = best
+	}
+	txID := uuid.NewString()
+	args := pgx.NamedArgs{
+		"order_id": o.ID, "store_id": o.StoreID, "receipt_no": receiptNo, "member_id": m.ID, "amount": o.Amount,
+		"at": now, "tx_id": txID, "points": points, "balance": after, "lot": lot, "validity_days": st.PointsValidityDays,
+		"campaign_ids": applied, "by": by, "tier_id": tier.ID, "qr_token_id": nil,
+	}
+	if qr != nil {
+		args["qr_token_id"] = qr.TokenID
+	}
+	var orders, entries, qrUses int
+	if err := tx.QueryRow(ctx, creditSQL(w), args).Scan(&orders, &entries, &qrUses); err != nil {
+		return credited{}, err
+	}
+	if orders == 0 || entries == 0 || (qr != nil && qrUses == 0) {
+		return credited{}, database.ErrRaced
+	}
+	m.Balance = after
+	m.TierID, m.TierRank, m.MultiplierPct = tier.ID, tier.Rank, tier.MultiplierPct
+	if refundedFirst {
+		if _, err := reverseFor(ctx, tx, m, o, earnEntry{ID: txID, Points: points}, nil, now, by); err != nil {
+			return credited{}, err
+		}
+		if err := upgradeTier(ctx, tx, m, now); err != nil {
+			return credited{}, err
+		}
+	}
+	if err := settleReferral(ctx, tx, m, o, st, now); err != nil {
+		return credited{}, err
+	}
+	return credited{TransactionID: txID, Points: points, BalanceAfter: m.Balance, CampaignIDs: applied}, nil
+}
