@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // AdjustPoints is an operator's correction: a positive adjustment opens a lot, a negative one
@@ -26,38 +28,61 @@ func (s *Service) AdjustPoints(ctx context.Context, c Caller, in AdjustPointsInp
 	now := s.clock()
 	var out AdjustPointsOutput
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		m, ok, err := lockMember(ctx, tx, in.MemberID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fail(CodeNotFound, "no member %s", in.MemberID)
-		}
+		// One round trip: the member locked, then (under the lock) an earlier adjustment under
+		// the key, the settings and the lots a debit takes from.
+		var m member
+		var found bool
+		var first *AdjustPointsOutput
 		var firstMember string
 		var firstPoints int64
-		err = tx.QueryRow(ctx, `SELECT id, balance_after, member_id, points FROM point_transactions WHERE idempotency_key = $1`, key).
-			Scan(&out.TransactionID, &out.PointsBalance, &firstMember, &firstPoints)
-		if err == nil {
+		var st Settings
+		var lots []Lot
+		b := &pgx.Batch{}
+		queueLockMember(b, `m.id = $1`, []any{in.MemberID}, &m, &found)
+		b.Queue(`SELECT id, balance_after, member_id, points FROM point_transactions WHERE idempotency_key = $1`, key).
+			QueryRow(func(row pgx.Row) error {
+				var o AdjustPointsOutput
+				err := row.Scan(&o.TransactionID, &o.PointsBalance, &firstMember, &firstPoints)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil
+				}
+				first = &o
+				return err
+			})
+		queueSettings(b, &st)
+		b.Queue(openLotsSQL, in.MemberID).Query(func(rows pgx.Rows) error {
+			var err error
+			lots, err = pgx.CollectRows(rows, scanLot)
+			return err
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		switch {
+		case !found:
+			return fail(CodeNotFound, "no member %s", in.MemberID)
+		case first != nil:
 			if firstMember != in.MemberID || firstPoints != in.Points {
 				return invalid("idempotencyKey was already used for another adjustment")
 			}
+			out = *first
 			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		if m.Deleted {
+		case m.Deleted:
 			return fail(CodeNotFound, "member %s was deleted", in.MemberID)
-		}
-		if m.Balance+in.Points < 0 {
+		case m.Balance+in.Points < 0:
 			return fail(CodeInsufficientPoints, "the balance is %d; it cannot go below zero", m.Balance)
 		}
-		st, err := loadSettings(ctx, tx)
+		reason := in.Reason
+		e, err := planEntry(ctx, tx, &m, entry{Kind: KindAdjust, Points: in.Points, Reason: &reason, Key: key, At: now, By: c.actor()},
+			append([]Lot{}, lots...))
 		if err != nil {
 			return err
 		}
-		reason := in.Reason
-		p, err := post(ctx, tx, &m, entry{Kind: KindAdjust, Points: in.Points, Reason: &reason, Key: key, At: now, By: c.actor()}, st.PointsValidityDays)
+		var p posted
+		err = tx.QueryRow(ctx, postSQL, e.args(st.PointsValidityDays, nil)).Scan(&p.ID, &p.BalanceAfter)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return database.ErrRaced // the key taken meanwhile: the retry answers it
+		}
 		if err != nil {
 			return err
 		}

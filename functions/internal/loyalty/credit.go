@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
@@ -70,15 +69,7 @@ func (r creditReads) queue(b *pgx.Batch, f *creditFacts) {
 			return err
 		})
 	}
-	b.Queue(`SELECT `+memberColumns+` FROM members m JOIN tiers t ON t.id = m.tier_id
-		WHERE `+r.Member+` FOR NO KEY UPDATE OF m`, r.MemberArgs...).QueryRow(func(row pgx.Row) error {
-		m, err := scanMember(row)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		f.Member, f.HasMember = m, err == nil
-		return err
-	})
+	queueLockMember(b, r.Member, r.MemberArgs, &f.Member, &f.HasMember)
 	// After the lock: an earn for the member that committed meanwhile is counted.
 	b.Queue(`SELECT tier_points(m.id, $`+strconv.Itoa(len(r.MemberArgs)+1)+`) FROM members m WHERE `+r.Member,
 		append(slices.Clone(r.MemberArgs), r.At)...).QueryRow(func(row pgx.Row) error {
@@ -113,36 +104,23 @@ const (
 
 var orderSQL = map[orderWrite]string{
 	orderInsert: `INSERT INTO orders (id, store_id, receipt_no, member_id, amount, status, paid_at)
-		VALUES (@order_id, @store_id, @receipt_no, @member_id, @amount, 'paid', @at)
+		VALUES (@order_id::uuid, @store_id::uuid, @receipt_no::text, @member_id::uuid, @amount::bigint, 'paid', @at::timestamptz)
 		ON CONFLICT (store_id, receipt_no) DO NOTHING RETURNING id`,
-	orderSetMember: `UPDATE orders SET member_id = @member_id WHERE id = @order_id RETURNING id`,
+	orderSetMember: `UPDATE orders SET member_id = @member_id::uuid WHERE id = @order_id::uuid RETURNING id`,
 	orderAsIs:      `SELECT @order_id::uuid AS id`,
 }
 
-// creditSQL writes an order's earn: the order (per orderWrite), the earn entry, its lot, the
-// member's balance and tier, and the use of the member's QR token, each step only if the one
-// before it wrote; it answers how many rows each step wrote.
+// creditSQL writes an order's earn: the order (per orderWrite), the earn entry with what it
+// moves (entryCTEs), and the use of the member's QR token, each only if the step before it
+// wrote; it answers how many rows the order, the entry and the token's use wrote.
 func creditSQL(w orderWrite) string {
 	return `WITH o AS (` + orderSQL[w] + `),
-	t AS (
-		INSERT INTO point_transactions (id, member_id, kind, points, balance_after, order_id, store_id,
-		                                idempotency_key, created_at, campaign_ids, created_by)
-		SELECT @tx_id, @member_id, 'earn', @points::bigint, @balance::bigint, o.id, @store_id, 'earn:' || o.id::text,
-		       @at, @campaign_ids::uuid[], @by::uuid FROM o
-		ON CONFLICT (idempotency_key) DO NOTHING
-		RETURNING id),
-	l AS (
-		INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
-		SELECT @member_id, t.id, @points::bigint, @lot::bigint, @at, @at::timestamptz + make_interval(days => @validity_days::int)
-		FROM t WHERE @points::bigint > 0),
+	` + entryCTEs("EXISTS (SELECT 1 FROM o)") + `,
 	q AS (
 		INSERT INTO member_qr_uses (token_id, member_id, order_id, used_at)
-		SELECT @qr_token_id::text, @member_id, o.id, @at FROM o, t WHERE @qr_token_id::text IS NOT NULL
+		SELECT @qr_token_id::text, @member_id::uuid, o.id, @at::timestamptz FROM o, t WHERE @qr_token_id::text IS NOT NULL
 		ON CONFLICT (token_id) DO NOTHING
-		RETURNING 1),
-	u AS (
-		UPDATE members SET points_balance = @balance::bigint, tier_id = @tier_id::text
-		WHERE id = @member_id AND EXISTS (SELECT 1 FROM t))
+		RETURNING 1)
 	SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM t), (SELECT count(*) FROM q)`
 }
 
@@ -166,21 +144,19 @@ func creditOrder(ctx context.Context, tx pgx.Tx, f *creditFacts, o order, w orde
 	facts := OrderFacts{StoreID: o.StoreID, PaidAt: o.PaidAt, Amount: o.Amount, TierRank: m.TierRank}
 	matching := slices.DeleteFunc(slices.Clone(f.Campaigns), func(c Campaign) bool { return !c.Matches(facts, loc) })
 	points, applied := ApplyCampaigns(BasePoints(o.Amount, st), m.MultiplierPct, matching)
-	after, lot, err := moveBalance(m.Balance, points)
+	tier := Tier{ID: m.TierID, Rank: m.TierRank, MultiplierPct: m.MultiplierPct}
+	var newTier *string
+	refundedFirst := o.RefundedAmount > 0
+	if best, ok := TierFor(f.Tiers, max(f.TierPoints+points, 0)); ok && best.Rank > tier.Rank && !refundedFirst {
+		tier, newTier = best, &best.ID
+	}
+	e, err := planEntry(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &o.ID, StoreID: &o.StoreID, Key: "earn:" + o.ID,
+		At: now, CampaignIDs: applied, By: by}, nil)
 	if err != nil {
 		return credited{}, err
 	}
-	tier := Tier{ID: m.TierID, Rank: m.TierRank, MultiplierPct: m.MultiplierPct}
-	refundedFirst := o.RefundedAmount > 0
-	if best, ok := TierFor(f.Tiers, max(f.TierPoints+points, 0)); ok && best.Rank > tier.Rank && !refundedFirst {
-		tier = best
-	}
-	txID := uuid.NewString()
-	args := pgx.NamedArgs{
-		"order_id": o.ID, "store_id": o.StoreID, "receipt_no": receiptNo, "member_id": m.ID, "amount": o.Amount,
-		"at": now, "tx_id": txID, "points": points, "balance": after, "lot": lot, "validity_days": st.PointsValidityDays,
-		"campaign_ids": applied, "by": by, "tier_id": tier.ID, "qr_token_id": nil,
-	}
+	args := e.args(st.PointsValidityDays, newTier)
+	args["receipt_no"], args["amount"], args["qr_token_id"] = receiptNo, o.Amount, nil
 	if qr != nil {
 		args["qr_token_id"] = qr.TokenID
 	}
@@ -191,6 +167,7 @@ func creditOrder(ctx context.Context, tx pgx.Tx, f *creditFacts, o order, w orde
 	if orders == 0 || entries == 0 || (qr != nil && qrUses == 0) {
 		return credited{}, database.ErrRaced
 	}
+	txID, after := e.ID, e.After
 	m.Balance = after
 	m.TierID, m.TierRank, m.MultiplierPct = tier.ID, tier.Rank, tier.MultiplierPct
 	if refundedFirst {

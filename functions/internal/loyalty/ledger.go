@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -50,12 +51,24 @@ func scanMember(row pgx.Row, before ...any) (member, error) {
 // SHARE lock on the member through its foreign key, and FOR UPDATE would conflict with
 // that, deadlocking two earns that each inserted an order before locking the member.
 func lockMember(ctx context.Context, tx pgx.Tx, id string) (m member, ok bool, err error) {
-	m, err = scanMember(tx.QueryRow(ctx, `SELECT `+memberColumns+`
-		FROM members m JOIN tiers t ON t.id = m.tier_id WHERE m.id = $1 FOR NO KEY UPDATE OF m`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return m, false, nil
-	}
-	return m, err == nil, err
+	b := &pgx.Batch{}
+	queueLockMember(b, `m.id = $1`, []any{id}, &m, &ok)
+	return m, ok, tx.SendBatch(ctx, b).Close()
+}
+
+// queueLockMember queues locking the member that cond (on members m, with args) names into
+// m; found tells whether there was one.
+func queueLockMember(b *pgx.Batch, cond string, args []any, m *member, found *bool) {
+	b.Queue(`SELECT `+memberColumns+` FROM members m JOIN tiers t ON t.id = m.tier_id
+		WHERE `+cond+` FOR NO KEY UPDATE OF m`, args...).QueryRow(func(row pgx.Row) error {
+		var err error
+		*m, err = scanMember(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		*found = err == nil
+		return err
+	})
 }
 
 // entry is one ledger line to write.
@@ -92,39 +105,95 @@ var errDuplicate = errors.New("ledger entry already posted")
 // The entry and the balance it leaves must fit GraphQL's Int; what would leave that range is
 // refused with invalid_input before anything is written.
 func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) (posted, error) {
-	after, lotDelta, err := moveBalance(m.Balance, e.Points)
+	w, err := planEntry(ctx, tx, m, e, nil)
 	if err != nil {
 		return posted{}, err
 	}
 	var p posted
-	err = tx.QueryRow(ctx, `
-		INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason, idempotency_key, created_at, campaign_ids, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::uuid[], '{}'), $12)
-		ON CONFLICT (idempotency_key) DO NOTHING
-		RETURNING id, balance_after`,
-		m.ID, e.Kind, e.Points, after, e.OrderID, e.CouponID, e.StoreID, e.Reason, e.Key, e.At, e.CampaignIDs, e.By).Scan(&p.ID, &p.BalanceAfter)
+	err = tx.QueryRow(ctx, postSQL, w.args(validityDays, nil)).Scan(&p.ID, &p.BalanceAfter)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, errDuplicate
 	}
 	if err != nil {
 		return p, err
 	}
-	if e.Points != 0 {
-		if _, err := tx.Exec(ctx, `UPDATE members SET points_balance = $2 WHERE id = $1`, m.ID, after); err != nil {
-			return p, err
+	m.Balance = w.After
+	return p, nil
+}
+
+// postSQL writes one entry (entryCTEs) and answers its id and balance_after; no row: the key
+// was used before.
+var postSQL = `WITH ` + entryCTEs("true") + ` SELECT id, balance_after FROM t`
+
+// entryWrite is a ledger entry with what it moves, decided before it is written.
+type entryWrite struct {
+	entry
+	ID       string
+	Member   string
+	After    int64 // the balance after the entry
+	LotDelta int64
+	// For a debit the lots pay for: the lots and how much each gives.
+	LotIDs   []string
+	LotTakes []int64
+}
+
+// planEntry decides what e moves for the locked member m. A debit the lots pay for reads
+// the open lots under the lock, unless the caller read them already (lots non-nil).
+func planEntry(ctx context.Context, tx pgx.Tx, m *member, e entry, lots []Lot) (entryWrite, error) {
+	w := entryWrite{entry: e, ID: uuid.NewString(), Member: m.ID}
+	var err error
+	if w.After, w.LotDelta, err = moveBalance(m.Balance, e.Points); err != nil || w.LotDelta >= 0 {
+		return w, err
+	}
+	if lots == nil {
+		rows, err := tx.Query(ctx, openLotsSQL, m.ID)
+		if err != nil {
+			return w, err
+		}
+		if lots, err = pgx.CollectRows(rows, scanLot); err != nil {
+			return w, err
 		}
 	}
-	m.Balance = after
-	switch {
-	case e.Points > 0:
-		_, err = tx.Exec(ctx, `
-			INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5::timestamptz, $5::timestamptz + make_interval(days => $6))`,
-			m.ID, p.ID, e.Points, lotDelta, e.At, validityDays)
-	case lotDelta < 0:
-		err = takeFromLots(ctx, tx, m.ID, -lotDelta, e.Reverses)
+	w.LotIDs, w.LotTakes, err = lotTakes(lots, -w.LotDelta, e.Reverses)
+	return w, err
+}
+
+// args are the named arguments of entryCTEs; tier, when set, is the member's new tier.
+func (w entryWrite) args(validityDays int, tier *string) pgx.NamedArgs {
+	return pgx.NamedArgs{
+		"tx_id": w.ID, "member_id": w.Member, "kind": w.Kind, "points": w.Points, "balance": w.After,
+		"order_id": w.OrderID, "coupon_id": w.CouponID, "store_id": w.StoreID, "reason": w.Reason, "key": w.Key,
+		"at": w.At, "campaign_ids": w.CampaignIDs, "by": w.By, "lot": w.LotDelta, "validity_days": validityDays,
+		"lot_ids": w.LotIDs, "lot_takes": w.LotTakes, "tier_id": tier,
 	}
-	return p, err
+}
+
+// entryCTEs are the common table expressions that write one ledger entry (t, nothing when its
+// idempotency key was used before) and what it moves, each only if the entry was written:
+// the member's balance and, with tier_id, their tier (u); a credit's lot, holding what is left
+// after paying any debt (l); a debit's takes from the lots (d). The entry is written only if
+// when holds: SQL on the expressions before these, so a statement can chain it on its own
+// first write. Every write of the ledger goes through here.
+func entryCTEs(when string) string {
+	return `t AS (
+		INSERT INTO point_transactions (id, member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason,
+		                                idempotency_key, created_at, campaign_ids, created_by)
+		SELECT @tx_id::uuid, @member_id::uuid, @kind::text, @points::bigint, @balance::bigint, @order_id::uuid, @coupon_id::uuid,
+		       @store_id::uuid, @reason::text, @key::text, @at::timestamptz, coalesce(@campaign_ids::uuid[], '{}'), @by::uuid
+		WHERE ` + when + `
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING id, balance_after),
+	u AS (
+		UPDATE members SET points_balance = @balance::bigint, tier_id = coalesce(@tier_id::text, tier_id)
+		WHERE id = @member_id::uuid AND (@points::bigint <> 0 OR @tier_id::text IS NOT NULL) AND EXISTS (SELECT 1 FROM t)),
+	l AS (
+		INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
+		SELECT @member_id::uuid, t.id, @points::bigint, @lot::bigint, @at::timestamptz, @at::timestamptz + make_interval(days => @validity_days::int)
+		FROM t WHERE @points::bigint > 0),
+	d AS (
+		UPDATE point_lots p SET remaining = p.remaining - d.take
+		FROM unnest(@lot_ids::uuid[], @lot_takes::bigint[]) AS d(id, take)
+		WHERE p.id = d.id AND EXISTS (SELECT 1 FROM t))`
 }
 
 // moveBalance is what an entry of points does to a balance: the balance after it, and by how
@@ -142,38 +211,29 @@ func moveBalance(before, points int64) (after, lotDelta int64, err error) {
 	return after, max(after, 0) - max(before, 0), nil
 }
 
-// takeFromLots consumes points from the member's open lots: for a reversal, what is left of
-// the reversed entry's lot first; then earliest expiry first.
-func takeFromLots(ctx context.Context, tx pgx.Tx, memberID string, points int64, reverses string) error {
-	rows, err := tx.Query(ctx, `
-		SELECT id, transaction_id, remaining, expires_at FROM point_lots
-		WHERE member_id = $1 AND remaining > 0
-		ORDER BY expires_at, id`, memberID)
-	if err != nil {
-		return err
-	}
-	lots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Lot, error) {
-		var l Lot
-		err := r.Scan(&l.ID, &l.TransactionID, &l.Remaining, &l.ExpiresAt)
-		return l, err
-	})
-	if err != nil {
-		return err
-	}
+// openLotsSQL reads the member's ($1) open lots, to take points from.
+const openLotsSQL = `SELECT id, transaction_id, remaining, expires_at FROM point_lots
+	WHERE member_id = $1 AND remaining > 0 ORDER BY expires_at, id`
+
+func scanLot(r pgx.CollectableRow) (Lot, error) {
+	var l Lot
+	err := r.Scan(&l.ID, &l.TransactionID, &l.Remaining, &l.ExpiresAt)
+	return l, err
+}
+
+// lotTakes is how many points to take from which of lots (AllocateReversal), as the two
+// arrays an UPDATE ... FROM unnest reads.
+func lotTakes(lots []Lot, points int64, reverses string) (ids []string, amounts []int64, err error) {
 	takes, short := AllocateReversal(lots, points, reverses)
 	if short > 0 {
-		return errors.New("lots hold less than the balance: invariant broken")
+		return nil, nil, errors.New("lots hold less than the balance: invariant broken")
 	}
-	ids := make([]string, len(takes))
-	amounts := make([]int64, len(takes))
+	ids = make([]string, len(takes))
+	amounts = make([]int64, len(takes))
 	for i, t := range takes {
 		ids[i], amounts[i] = t.LotID, t.Points
 	}
-	_, err = tx.Exec(ctx, `
-		UPDATE point_lots l SET remaining = l.remaining - d.take
-		FROM unnest($1::uuid[], $2::bigint[]) AS d(id, take)
-		WHERE l.id = d.id`, ids, amounts)
-	return err
+	return ids, amounts, nil
 }
 
 // upgradeTier moves the locked member up when points earned in the 365 days before at reach a

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // RedeemReward spends the caller's points on a reward and issues a coupon. A repeat with the
@@ -26,75 +29,54 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 	var out RedeemRewardOutput
 	issued := false // this call issued the coupon (not a repeat of an earlier one)
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		m, err := activeMember(ctx, tx, memberID)
-		if err != nil {
-			return err
-		}
 		issued = false
-		if first, found, err := redemptionByKey(ctx, tx, key, in.RewardID); found || err != nil {
-			out = first
-			return err
-		}
-		var r struct {
-			Name              string
-			Cost              int64
-			Stock             *int32
-			PerMemberLimit    *int32
-			MinTierRank       int
-			ValidDays         int
-			Active            bool
-			ActiveFrom, Until *time.Time
-		}
-		err = tx.QueryRow(ctx, `
-			SELECT name, points_cost, stock, per_member_limit, min_tier_rank, coupon_valid_days, active, active_from, active_to
-			FROM rewards WHERE id = $1`, in.RewardID).Scan(
-			&r.Name, &r.Cost, &r.Stock, &r.PerMemberLimit, &r.MinTierRank, &r.ValidDays, &r.Active, &r.ActiveFrom, &r.Until)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fail(CodeNotFound, "no reward %s", in.RewardID)
-		}
+		f, err := readRedemption(ctx, tx, memberID, in.RewardID, key, now)
 		if err != nil {
 			return err
 		}
+		m, r := &f.Member, &f.Reward
 		switch {
+		case !f.HasMember || m.Deleted:
+			return fail(CodeNotRegistered, "register as a member first")
+		case f.First != nil:
+			out = *f.First
+			if f.FirstReward != in.RewardID {
+				return invalid("idempotencyKey was already used for another reward")
+			}
+			return nil
+		case !f.HasReward:
+			return fail(CodeNotFound, "no reward %s", in.RewardID)
 		case !r.Active || r.ActiveFrom != nil && now.Before(*r.ActiveFrom) || r.Until != nil && !now.Before(*r.Until):
 			return fail(CodeRewardUnavailable, "%s is not available now", r.Name)
 		case m.TierRank < r.MinTierRank:
 			return fail(CodeTierTooLow, "%s needs a higher tier", r.Name)
-		}
-		if r.PerMemberLimit != nil {
-			var live int
-			err := tx.QueryRow(ctx, `SELECT count(*) FROM coupons WHERE member_id = $1 AND reward_id = $2 AND status = 'issued' AND expires_at > $3`,
-				memberID, in.RewardID, now).Scan(&live)
-			if err != nil {
-				return err
-			}
-			if live >= int(*r.PerMemberLimit) {
-				return fail(CodeLimitReached, "you already hold %d unused coupons of %s", live, r.Name)
-			}
-		}
-		if m.Balance < r.Cost {
+		case r.PerMemberLimit != nil && f.LiveCoupons >= int(*r.PerMemberLimit):
+			return fail(CodeLimitReached, "you already hold %d unused coupons of %s", f.LiveCoupons, r.Name)
+		case m.Balance < r.Cost:
 			return fail(CodeInsufficientPoints, "%s costs %d points; you have %d", r.Name, r.Cost, m.Balance)
 		}
-		if r.Stock != nil {
-			// The conditional update is the stock guard: it waits for concurrent redeemers and
-			// re-reads stock, so a reward never issues more than it had.
-			tag, err := tx.Exec(ctx, `UPDATE rewards SET stock = stock - 1 WHERE id = $1 AND stock > 0`, in.RewardID)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
-				return fail(CodeOutOfStock, "%s is out of stock", r.Name)
-			}
-		}
-		couponID, code, expires, err := issueCoupon(ctx, tx, memberID, in.RewardID, now, r.ValidDays)
+		res := RedeemRewardOutput{CouponID: uuid.NewString(), CouponCode: NewCouponCode(), ExpiresAt: now.AddDate(0, 0, r.ValidDays),
+			PointsSpent: r.Cost}
+		e, err := planEntry(ctx, tx, m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &res.CouponID, Key: key, At: now, By: c.actor()},
+			append([]Lot{}, f.Lots...))
 		if err != nil {
 			return err
 		}
-		p, err := post(ctx, tx, &m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &couponID, Key: key, At: now, By: c.actor()}, 0)
-		if err != nil {
+		res.PointsBalance = e.After
+		args := e.args(0, nil)
+		args["reward_id"], args["code"], args["expires"] = in.RewardID, res.CouponCode, res.ExpiresAt
+		var stocked, coupons, entries int
+		err = tx.QueryRow(ctx, redeemSQL(r.Stock != nil), args).Scan(&stocked, &coupons, &entries)
+		switch {
+		case err != nil:
 			return err
+		case stocked == 0:
+			return fail(CodeOutOfStock, "%s is out of stock", r.Name)
+		case coupons == 0 || entries == 0:
+			// A coupon code drawn twice (rare), or the key taken meanwhile: run again.
+			return database.ErrRaced
 		}
-		out = RedeemRewardOutput{CouponID: couponID, CouponCode: code, ExpiresAt: expires, PointsSpent: r.Cost, PointsBalance: p.BalanceAfter}
+		out = res
 		issued = true
 		return nil
 	})
@@ -105,39 +87,82 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 	return out, err
 }
 
-// redemptionByKey returns the result of an earlier redemption with the same key.
-func redemptionByKey(ctx context.Context, tx pgx.Tx, key, rewardID string) (RedeemRewardOutput, bool, error) {
-	var out RedeemRewardOutput
-	var firstReward string
-	err := tx.QueryRow(ctx, `
-		SELECT c.id, c.code, c.expires_at, -t.points, t.balance_after, c.reward_id
-		FROM point_transactions t JOIN coupons c ON c.id = t.coupon_id
-		WHERE t.idempotency_key = $1`, key).Scan(&out.CouponID, &out.CouponCode, &out.ExpiresAt, &out.PointsSpent, &out.PointsBalance, &firstReward)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return out, false, nil
+// redemption is what redeemReward reads, in one round trip after the member's lock: an
+// earlier redemption under the same key, the reward, the member's live coupons of it and
+// their open lots.
+type redemption struct {
+	Member      member
+	HasMember   bool
+	First       *RedeemRewardOutput
+	FirstReward string
+	Reward      struct {
+		Name              string
+		Cost              int64
+		Stock             *int32
+		PerMemberLimit    *int32
+		MinTierRank       int
+		ValidDays         int
+		Active            bool
+		ActiveFrom, Until *time.Time
 	}
-	if err != nil {
-		return out, false, err
-	}
-	if firstReward != rewardID {
-		return out, true, invalid("idempotencyKey was already used for another reward")
-	}
-	out.ExpiresAt = out.ExpiresAt.UTC()
-	return out, true, nil
+	HasReward   bool
+	LiveCoupons int
+	Lots        []Lot
 }
 
-// issueCoupon inserts a coupon under a fresh code, drawing again on the rare collision.
-func issueCoupon(ctx context.Context, tx pgx.Tx, memberID, rewardID string, now time.Time, validDays int) (id, code string, expires time.Time, err error) {
-	expires = now.AddDate(0, 0, validDays)
-	for attempt := 0; attempt < 5; attempt++ {
-		code = NewCouponCode()
-		err = tx.QueryRow(ctx, `
-			INSERT INTO coupons (code, member_id, reward_id, status, issued_at, expires_at)
-			VALUES ($1, $2, $3, 'issued', $4, $5)
-			ON CONFLICT (code) DO NOTHING RETURNING id`, code, memberID, rewardID, now, expires).Scan(&id)
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return id, code, expires, err
+func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key string, now time.Time) (redemption, error) {
+	var f redemption
+	b := &pgx.Batch{}
+	queueLockMember(b, `m.id = $1`, []any{memberID}, &f.Member, &f.HasMember)
+	b.Queue(`
+		SELECT c.id, c.code, c.expires_at, -t.points, t.balance_after, c.reward_id
+		FROM point_transactions t JOIN coupons c ON c.id = t.coupon_id
+		WHERE t.idempotency_key = $1`, key).QueryRow(func(row pgx.Row) error {
+		var first RedeemRewardOutput
+		err := row.Scan(&first.CouponID, &first.CouponCode, &first.ExpiresAt, &first.PointsSpent, &first.PointsBalance, &f.FirstReward)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
 		}
+		first.ExpiresAt = first.ExpiresAt.UTC()
+		f.First = &first
+		return err
+	})
+	r := &f.Reward
+	b.Queue(`
+		SELECT name, points_cost, stock, per_member_limit, min_tier_rank, coupon_valid_days, active, active_from, active_to
+		FROM rewards WHERE id = $1`, rewardID).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&r.Name, &r.Cost, &r.Stock, &r.PerMemberLimit, &r.MinTierRank, &r.ValidDays, &r.Active, &r.ActiveFrom, &r.Until)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		f.HasReward = err == nil
+		return err
+	})
+	b.Queue(`SELECT count(*) FROM coupons WHERE member_id = $1 AND reward_id = $2 AND status = 'issued' AND expires_at > $3`,
+		memberID, rewardID, now).QueryRow(func(row pgx.Row) error { return row.Scan(&f.LiveCoupons) })
+	b.Queue(openLotsSQL, memberID).Query(func(rows pgx.Rows) error {
+		var err error
+		f.Lots, err = pgx.CollectRows(rows, scanLot)
+		return err
+	})
+	return f, tx.SendBatch(ctx, b).Close()
+}
+
+// redeemSQL issues a coupon: one from stock when the reward has a stock (the conditional
+// update is the stock guard: it waits for concurrent redeemers and re-reads stock, so a reward
+// never issues more than it had), the coupon, the redeem entry, the balance and the lots, each
+// step only if the one before it wrote; it answers how many rows each step wrote.
+func redeemSQL(stocked bool) string {
+	stock := `SELECT @reward_id::uuid AS id`
+	if stocked {
+		stock = `UPDATE rewards SET stock = stock - 1 WHERE id = @reward_id::uuid AND stock > 0 RETURNING id`
 	}
-	return "", "", time.Time{}, errors.New("could not draw a free coupon code in 5 attempts")
+	return `WITH s AS (` + stock + `),
+	c AS (
+		INSERT INTO coupons (id, code, member_id, reward_id, status, issued_at, expires_at)
+		SELECT @coupon_id::uuid, @code::text, @member_id::uuid, s.id, 'issued', @at::timestamptz, @expires::timestamptz FROM s
+		ON CONFLICT (code) DO NOTHING
+		RETURNING id),
+	` + entryCTEs("EXISTS (SELECT 1 FROM c)") + `
+	SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM c), (SELECT count(*) FROM t)`
 }
