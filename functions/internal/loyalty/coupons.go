@@ -23,23 +23,34 @@ func (s *Service) UseCoupon(ctx context.Context, c Caller, in UseCouponInput) (U
 	now := s.clock()
 	var out UseCouponOutput
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := authorizeStore(ctx, tx, c, in.StoreID, Crew); err != nil {
-			return err
-		}
+		var access storeAccess
 		var status string
 		var expires time.Time
 		var usedAt *time.Time
 		var onlyStore *string
-		err := tx.QueryRow(ctx, `
+		found := false
+		b := &pgx.Batch{}
+		b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(access.scan)
+		b.Queue(`
 			SELECT c.id, c.reward_id, r.name, c.member_id, c.status, c.expires_at, c.used_at, r.store_id
 			FROM coupons c JOIN rewards r ON r.id = c.reward_id
 			WHERE c.code = $1
-			FOR UPDATE OF c`, code).Scan(&out.CouponID, &out.RewardID, &out.RewardName, &out.MemberID, &status, &expires, &usedAt, &onlyStore)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fail(CodeNotFound, "no coupon %s", code)
-		}
-		if err != nil {
+			FOR UPDATE OF c`, code).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&out.CouponID, &out.RewardID, &out.RewardName, &out.MemberID, &status, &expires, &usedAt, &onlyStore)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
 			return err
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if err := access.check(c, in.StoreID, Crew); err != nil {
+			return err
+		}
+		if !found {
+			return fail(CodeNotFound, "no coupon %s", code)
 		}
 		switch {
 		case status == "used":
@@ -51,7 +62,7 @@ func (s *Service) UseCoupon(ctx context.Context, c Caller, in UseCouponInput) (U
 		case onlyStore != nil && *onlyStore != in.StoreID:
 			return fail(CodeCouponWrongStore, "coupon %s is only honoured at another store", code)
 		}
-		_, err = tx.Exec(ctx, `UPDATE coupons SET status = 'used', used_at = $2, used_store_id = $3, used_by = $4 WHERE id = $1`, out.CouponID, now, in.StoreID, c.actor())
+		_, err := tx.Exec(ctx, `UPDATE coupons SET status = 'used', used_at = $2, used_store_id = $3, used_by = $4 WHERE id = $1`, out.CouponID, now, in.StoreID, c.actor())
 		out.UsedAt = now
 		return err
 	})

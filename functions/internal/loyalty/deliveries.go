@@ -54,11 +54,11 @@ func finishDelivery(ctx context.Context, tx pgx.Tx, d Delivery, out Outcome) err
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE trigger_deliveries SET result = $3 WHERE trigger = $1 AND delivery_id = $2`, d.Trigger, d.ID, raw); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `UPDATE trigger_failures SET resolved_at = now() WHERE trigger = $1 AND delivery_id = $2 AND resolved_at IS NULL`, d.Trigger, d.ID)
-	return err
+	// One round trip for both.
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE trigger_deliveries SET result = $3 WHERE trigger = $1 AND delivery_id = $2`, d.Trigger, d.ID, raw)
+	b.Queue(`UPDATE trigger_failures SET resolved_at = now() WHERE trigger = $1 AND delivery_id = $2 AND resolved_at IS NULL`, d.Trigger, d.ID)
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // once runs effect in one transaction with the delivery's record, so the effect happens once

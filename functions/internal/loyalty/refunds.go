@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // RefundOrder records a full or partial refund of a receipt and reverses the points the order
@@ -29,35 +31,35 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 		return RefundOrderOutput{}, err
 	}
 	now := s.clock()
+	key := ""
+	if in.IdempotencyKey != nil {
+		key = *in.IdempotencyKey
+	}
 	var out RefundOrderOutput
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := authorizeStore(ctx, tx, c, in.StoreID, Manager); err != nil {
-			return err
-		}
-		var o order
-		err := tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE store_id = $1 AND receipt_no = $2 FOR UPDATE`,
-			in.StoreID, in.ReceiptNo).Scan(o.fields()...)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fail(CodeNotFound, "no receipt %s at this store", in.ReceiptNo)
-		}
+		f, err := readRefund(ctx, tx, c, in, key)
 		if err != nil {
 			return err
 		}
+		if err := f.access.check(c, in.StoreID, Manager); err != nil {
+			return err
+		}
+		if !f.HasOrder {
+			return fail(CodeNotFound, "no receipt %s at this store", in.ReceiptNo)
+		}
+		o := f.Order
 		left := o.Amount - o.RefundedAmount
 		part := left
 		if in.Amount != nil {
 			part = *in.Amount
 		}
-		key := ""
-		if in.IdempotencyKey != nil {
-			key = *in.IdempotencyKey
-		}
-		if key != "" {
-			first, found, err := refundByKey(ctx, tx, o.ID, key, in.Amount)
-			if found || err != nil {
-				out = first
-				return err
+		if f.First != nil {
+			// A repeat naming another amount is a different request under a reused key.
+			out = f.First.RefundOrderOutput
+			if in.Amount != nil && *in.Amount != f.First.Amount {
+				return invalid("idempotencyKey was already used for a refund of %d", f.First.Amount)
 			}
+			return nil
 		}
 		if o.Status == "pending" {
 			return invalid("receipt %s is not paid", in.ReceiptNo)
@@ -65,51 +67,159 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 		if part > left {
 			return invalid("amount %d is more than the %d left to refund on receipt %s", part, left, in.ReceiptNo)
 		}
-		if part > 0 {
-			o.RefundedAmount += part
-			status := "paid"
-			if o.RefundedAmount == o.Amount {
-				status = "refunded"
-			}
-			if _, err := tx.Exec(ctx, `UPDATE orders SET refunded_amount = $2, status = $3 WHERE id = $1`, o.ID, o.RefundedAmount, status); err != nil {
-				return err
-			}
-		}
 		// part == 0: a repeated full refund. It changes nothing, and answers what stands.
-		r, err := reverseOrder(ctx, tx, o, in.Reason, now, c.actor())
-		if err != nil {
-			return err
+		o.RefundedAmount += part
+		status := "paid"
+		if o.RefundedAmount == o.Amount {
+			status = "refunded"
+		}
+		var r reversal
+		var due *entryWrite
+		switch {
+		case f.Earn == nil:
+			// Not credited (yet): nothing to reverse; order_paid reverses the refund when it credits.
+			r = reversal{Balance: f.NamedBalance}
+		case f.Holder.Deleted:
+			// Forfeited with the account (reverseOrder).
+		default:
+			e, points, ok := dueReversal(o, *f.Earn, f.Reversed, in.Reason, now, c.actor())
+			balance := f.Holder.Balance
+			r = reversal{Balance: &balance}
+			if ok {
+				w, err := planEntry(ctx, tx, &f.Holder, e, append([]Lot{}, f.Lots...))
+				if err != nil {
+					return err
+				}
+				due, r = &w, reversal{TransactionID: &w.ID, Points: points, Balance: &w.After}
+			}
 		}
 		out = RefundOrderOutput{TransactionID: r.TransactionID, PointsReversed: r.Points, PointsBalance: r.Balance}
-		if key == "" {
+		if part == 0 && due == nil && key == "" {
 			return nil
 		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO refund_requests (order_id, idempotency_key, amount, transaction_id, points_reversed, points_balance, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, o.ID, key, part, r.TransactionID, r.Points, r.Balance, now)
-		return err
+		args := pgx.NamedArgs{"order_id": o.ID, "part": part, "refunded": o.RefundedAmount, "status": status,
+			"request_key": nil, "reversed_tx": r.TransactionID, "reversed": r.Points, "balance_now": r.Balance, "at": now}
+		if key != "" {
+			args["request_key"] = key
+		}
+		entries := 0
+		if due != nil {
+			for k, v := range due.args(0, nil) {
+				args[k] = v
+			}
+			entries = 1
+		}
+		var written int
+		if err := tx.QueryRow(ctx, refundSQL(due != nil), args).Scan(&written); err != nil {
+			return err
+		}
+		if written != entries {
+			return database.ErrRaced // the refund step's key was taken meanwhile
+		}
+		return nil
 	})
 	return out, err
 }
 
-// refundByKey answers an earlier refundOrder call on the order with the same key. A repeat
-// naming another amount is a different request under a reused key: refused.
-func refundByKey(ctx context.Context, tx pgx.Tx, orderID, key string, amount *int64) (RefundOrderOutput, bool, error) {
-	var out RefundOrderOutput
-	var firstAmount int64
-	err := tx.QueryRow(ctx, `
-		SELECT amount, transaction_id, points_reversed, points_balance FROM refund_requests
-		WHERE order_id = $1 AND idempotency_key = $2`, orderID, key).Scan(&firstAmount, &out.TransactionID, &out.PointsReversed, &out.PointsBalance)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return out, false, nil
+// refundReads is what refundOrder reads, in one round trip: who may refund at the store, the
+// order (locked), an earlier request under the key, and, the member who holds the order's
+// earn entry locked, that entry, what was reversed of it so far and the member's open lots;
+// for an order not credited, the balance of the member it names.
+type refundReads struct {
+	access       storeAccess
+	Order        order
+	HasOrder     bool
+	First        *firstRefund
+	Earn         *earnEntry
+	Holder       member
+	Reversed     int64
+	Lots         []Lot
+	NamedBalance *int64
+}
+
+// firstRefund is an earlier refundOrder call under the same key.
+type firstRefund struct {
+	RefundOrderOutput
+	Amount int64
+}
+
+func readRefund(ctx context.Context, tx pgx.Tx, c Caller, in RefundOrderInput, key string) (refundReads, error) {
+	var f refundReads
+	const theOrder = `(SELECT id FROM orders WHERE store_id = $1 AND receipt_no = $2)`
+	const theEarn = `(SELECT 'earn:' || id::text FROM orders WHERE store_id = $1 AND receipt_no = $2)`
+	b := &pgx.Batch{}
+	b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(f.access.scan)
+	b.Queue(`SELECT `+orderColumns+` FROM orders WHERE store_id = $1 AND receipt_no = $2 FOR UPDATE`, in.StoreID, in.ReceiptNo).
+		QueryRow(func(row pgx.Row) error {
+			err := row.Scan(f.Order.fields()...)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			f.HasOrder = err == nil
+			return err
+		})
+	if key != "" {
+		b.Queue(`SELECT amount, transaction_id, points_reversed, points_balance FROM refund_requests
+			WHERE order_id = `+theOrder+` AND idempotency_key = $3`, in.StoreID, in.ReceiptNo, key).QueryRow(func(row pgx.Row) error {
+			var r firstRefund
+			err := row.Scan(&r.Amount, &r.TransactionID, &r.PointsReversed, &r.PointsBalance)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			f.First = &r
+			return err
+		})
 	}
-	if err != nil {
-		return out, false, err
+	b.Queue(`SELECT e.id, e.points, `+memberColumns+`
+		FROM point_transactions e JOIN members m ON m.id = e.member_id JOIN tiers t ON t.id = m.tier_id
+		WHERE e.idempotency_key = `+theEarn+`
+		FOR NO KEY UPDATE OF m`, in.StoreID, in.ReceiptNo).QueryRow(func(row pgx.Row) error {
+		var e earnEntry
+		m, err := scanMember(row, &e.ID, &e.Points)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		f.Earn, f.Holder = &e, m
+		return err
+	})
+	b.Queue(`SELECT coalesce(-sum(points), 0) FROM point_transactions WHERE order_id = `+theOrder+` AND kind = 'refund'`,
+		in.StoreID, in.ReceiptNo).QueryRow(func(row pgx.Row) error { return row.Scan(&f.Reversed) })
+	b.Queue(`SELECT l.id, l.transaction_id, l.remaining, l.expires_at FROM point_lots l
+		WHERE l.member_id = (SELECT member_id FROM point_transactions WHERE idempotency_key = `+theEarn+`) AND l.remaining > 0
+		ORDER BY l.expires_at, l.id`, in.StoreID, in.ReceiptNo).Query(func(rows pgx.Rows) error {
+		var err error
+		f.Lots, err = pgx.CollectRows(rows, scanLot)
+		return err
+	})
+	b.Queue(`SELECT points_balance FROM members
+		WHERE id = (SELECT member_id FROM orders WHERE store_id = $1 AND receipt_no = $2) AND deleted_at IS NULL`,
+		in.StoreID, in.ReceiptNo).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&f.NamedBalance)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return f, tx.SendBatch(ctx, b).Close()
+}
+
+// refundSQL records a refund: the order's refunded amount, the reversal entry when one is
+// due (entryCTEs), and the request under its idempotency key; it answers how many entries it
+// wrote.
+func refundSQL(reverses bool) string {
+	entry, written := ``, `0`
+	if reverses {
+		entry, written = entryCTEs("true")+`,`, `(SELECT count(*) FROM t)`
 	}
-	if amount != nil && *amount != firstAmount {
-		return out, true, invalid("idempotencyKey was already used for a refund of %d", firstAmount)
-	}
-	return out, true, nil
+	return `WITH o AS (
+		UPDATE orders SET refunded_amount = @refunded::bigint, status = @status::text
+		WHERE id = @order_id::uuid AND @part::bigint > 0),
+	` + entry + `
+	r AS (
+		INSERT INTO refund_requests (order_id, idempotency_key, amount, transaction_id, points_reversed, points_balance, created_at)
+		SELECT @order_id::uuid, @request_key::text, @part::bigint, @reversed_tx::uuid, @reversed::bigint, @balance_now::bigint, @at::timestamptz
+		WHERE @request_key::text IS NOT NULL)
+	SELECT ` + written
 }
 
 // order is an orders row.
@@ -201,17 +311,29 @@ func reverseFor(ctx context.Context, tx pgx.Tx, m *member, o order, e earnEntry,
 		return reversal{}, err
 	}
 	balance := m.Balance
-	target := RefundTarget(e.Points, o.Amount, o.RefundedAmount)
-	if target <= reversed {
+	e2, points, ok := dueReversal(o, e, reversed, reason, now, by)
+	if !ok {
 		return reversal{Balance: &balance}, nil
 	}
-	p, err := post(ctx, tx, m, entry{Kind: KindRefund, Points: -(target - reversed), OrderID: &o.ID, StoreID: &o.StoreID,
-		Reason: reason, Key: "refund:" + o.ID + ":" + strconv.FormatInt(target, 10), At: now, Reverses: e.ID, By: by}, 0)
+	p, err := post(ctx, tx, m, e2, 0)
 	if errors.Is(err, errDuplicate) {
 		return reversal{Balance: &balance}, nil
 	}
 	if err != nil {
 		return reversal{}, err
 	}
-	return reversal{TransactionID: &p.ID, Points: target - reversed, Balance: &p.BalanceAfter}, nil
+	return reversal{TransactionID: &p.ID, Points: points, Balance: &p.BalanceAfter}, nil
+}
+
+// dueReversal is the refund entry that brings the reversal of o's earn entry e up to what
+// o's refunded amount calls for, reversed points having been reversed so far: points of it,
+// taken from e's own lot first. Its key names the cumulative target, so two writers cannot
+// post the same step twice. ok is false when nothing is due.
+func dueReversal(o order, e earnEntry, reversed int64, reason *string, now time.Time, by *string) (refund entry, points int64, ok bool) {
+	target := RefundTarget(e.Points, o.Amount, o.RefundedAmount)
+	if target <= reversed {
+		return entry{}, 0, false
+	}
+	return entry{Kind: KindRefund, Points: -(target - reversed), OrderID: &o.ID, StoreID: &o.StoreID, Reason: reason,
+		Key: "refund:" + o.ID + ":" + strconv.FormatInt(target, 10), At: now, Reverses: e.ID, By: by}, target - reversed, true
 }
