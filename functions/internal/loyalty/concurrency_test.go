@@ -116,6 +116,30 @@ func TestConcurrentEarnsOfOneReceiptCreditOnce(t *testing.T) {
 	}
 }
 
+// Two members' cashiers entering the same new receipt at once: neither can lock an order that
+// does not exist yet, so the loser's write finds the receipt taken (and runs again, to answer
+// receipt_conflict). Exactly one member is credited, once.
+func TestConcurrentEarnsOfOneNewReceiptForTwoMembersCreditOneOfThem(t *testing.T) {
+	w := newWorld(t)
+	a, codeA := lt.Member(t, w.db)
+	b, codeB := lt.Member(t, w.db)
+	ok, codes := parallel(t, 20, func(i int) error {
+		code := codeA
+		if i%2 == 1 {
+			code = codeB
+		}
+		_, err := w.earn(code, "R-contested", 5000)
+		return err
+	})
+	balances := lt.Balance(t, w.db, a) + lt.Balance(t, w.db, b)
+	if ok != 10 || codes[loyalty.CodeReceiptConflict] != 10 || len(codes) != 1 || balances != 50 {
+		t.Fatalf("ok %d refusals %v, balances %d; want one member's 10 calls answered (one credit of 50), the other's 10 receipt_conflict", ok, codes, balances)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_transactions WHERE kind = 'earn'`); n != 1 {
+		t.Fatalf("%d earn entries, want 1", n)
+	}
+}
+
 func TestConcurrentUsesOfOneCouponUseItOnce(t *testing.T) {
 	w := newWorld(t)
 	id, _ := lt.Member(t, w.db)
