@@ -26,6 +26,10 @@ type Outcome struct {
 	Batches   int    `json:"batches,omitempty"`
 	// Deliveries is how many old delivery records housekeeping pruned.
 	Deliveries int `json:"deliveries,omitempty"`
+	// QRUses and CronCursors are how many used member QR tokens and finished cron runs'
+	// cursors housekeeping pruned.
+	QRUses      int `json:"qrUses,omitempty"`
+	CronCursors int `json:"cronCursors,omitempty"`
 }
 
 // claimDelivery records d in tx. ok is false when d was recorded before (its first outcome
