@@ -70,24 +70,30 @@ func (r creditReads) queue(b *pgx.Batch, f *creditFacts) {
 		})
 	}
 	queueLockMember(b, r.Member, r.MemberArgs, &f.Member, &f.HasMember)
-	// After the lock: an earn for the member that committed meanwhile is counted.
-	b.Queue(`SELECT tier_points(m.id, $`+strconv.Itoa(len(r.MemberArgs)+1)+`) FROM members m WHERE `+r.Member,
-		append(slices.Clone(r.MemberArgs), r.At)...).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&f.TierPoints)
+	queueTierFacts(b, r.Member, r.MemberArgs, r.At, &f.TierPoints, &f.Tiers)
+	queueSettings(b, &f.Settings)
+	b.Queue(r.Campaigns, r.CampArgs...).Query(func(rows pgx.Rows) error {
+		var err error
+		f.Campaigns, err = pgx.CollectRows(rows, scanCampaign)
+		return err
+	})
+}
+
+// queueTierFacts queues the reads a tier upgrade decides on: the tier points at at of the
+// member that cond (on members m, with args) names, and the tiers. Queue it after the member's
+// lock, so that an earn for the member that committed meanwhile is counted.
+func queueTierFacts(b *pgx.Batch, cond string, args []any, at time.Time, points *int64, tiers *[]Tier) {
+	b.Queue(`SELECT tier_points(m.id, $`+strconv.Itoa(len(args)+1)+`) FROM members m WHERE `+cond,
+		append(slices.Clone(args), at)...).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(points)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		return err
 	})
-	queueSettings(b, &f.Settings)
 	b.Queue(tiersSQL).Query(func(rows pgx.Rows) error {
 		var err error
-		f.Tiers, err = pgx.CollectRows(rows, scanTier)
-		return err
-	})
-	b.Queue(r.Campaigns, r.CampArgs...).Query(func(rows pgx.Rows) error {
-		var err error
-		f.Campaigns, err = pgx.CollectRows(rows, scanCampaign)
+		*tiers, err = pgx.CollectRows(rows, scanTier)
 		return err
 	})
 }

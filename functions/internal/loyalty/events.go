@@ -118,36 +118,50 @@ func (s *Service) ReverseRefundedOrder(ctx context.Context, d Delivery, orderID 
 func (s *Service) TransactionPosted(ctx context.Context, d Delivery, transactionID string) (Outcome, error) {
 	now := s.clock()
 	return s.once(ctx, d, func(tx pgx.Tx) (Outcome, error) {
-		var memberID, kind string
+		// One round trip to read: the entry, its member locked, and what an upgrade decides on.
+		var kind string
 		var points int64
-		err := tx.QueryRow(ctx, `SELECT member_id, kind, points FROM point_transactions WHERE id = $1`, transactionID).Scan(&memberID, &kind, &points)
-		if errors.Is(err, pgx.ErrNoRows) {
+		var found, hasMember bool
+		var m member
+		var tierPoints int64
+		var tiers []Tier
+		b := &pgx.Batch{}
+		b.Queue(`SELECT kind, points FROM point_transactions WHERE id = $1`, transactionID).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&kind, &points)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
+		})
+		holder := `m.id = (SELECT member_id FROM point_transactions WHERE id = $1)`
+		queueLockMember(b, holder, []any{transactionID}, &m, &hasMember)
+		queueTierFacts(b, holder, []any{transactionID}, now, &tierPoints, &tiers)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return Outcome{}, err
+		}
+		switch {
+		case !found:
 			return Outcome{Skipped: "no such transaction"}, nil
-		}
-		if err != nil {
-			return Outcome{}, err
-		}
-		m, ok, err := lockMember(ctx, tx, memberID)
-		if err != nil || !ok {
-			return Outcome{}, err
-		}
-		if m.Deleted {
+		case !hasMember:
+			return Outcome{}, nil
+		case m.Deleted:
 			return Outcome{Skipped: "member was deleted"}, nil
 		}
-		if kind == KindEarn {
-			before := m.TierID
-			if err := upgradeTier(ctx, tx, &m, now); err != nil {
+		// And one to write: the upgrade if the entry earned one, and the notifications.
+		w := &pgx.Batch{}
+		if best, ok := TierFor(tiers, max(tierPoints, 0)); kind == KindEarn && ok && best.Rank > m.TierRank {
+			w.Queue(`UPDATE members SET tier_id = $2 WHERE id = $1`, m.ID, best.ID)
+			if err := queueNotify(w, m.ID, "tier_up", nil, "tier:"+m.ID+":"+best.ID+":"+transactionID, now, message{
+				Title: "You reached a new tier", Body: fmt.Sprintf("Welcome to %s.", best.ID),
+				Data: map[string]any{"tierId": best.ID, "previousTierId": m.TierID}}); err != nil {
 				return Outcome{}, err
 			}
-			if m.TierID != before {
-				if err := notify(ctx, tx, m.ID, "tier_up", nil, "tier:"+m.ID+":"+m.TierID+":"+transactionID, now, message{
-					Title: "You reached a new tier", Body: fmt.Sprintf("Welcome to %s.", m.TierID),
-					Data: map[string]any{"tierId": m.TierID, "previousTierId": before}}); err != nil {
-					return Outcome{}, err
-				}
-			}
 		}
-		if err := notify(ctx, tx, m.ID, kind, &transactionID, "tx:"+transactionID, now, transactionMessage(kind, points)); err != nil {
+		if err := queueNotify(w, m.ID, kind, &transactionID, "tx:"+transactionID, now, transactionMessage(kind, points)); err != nil {
+			return Outcome{}, err
+		}
+		if err := tx.SendBatch(ctx, w).Close(); err != nil {
 			return Outcome{}, err
 		}
 		return Outcome{Points: points}, nil

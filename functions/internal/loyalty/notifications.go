@@ -18,6 +18,15 @@ type message struct {
 
 // notify puts a message for the member into the outbox, once per dedupeKey.
 func notify(ctx context.Context, tx pgx.Tx, memberID, kind string, transactionID *string, dedupeKey string, at time.Time, msg message) error {
+	b := &pgx.Batch{}
+	if err := queueNotify(b, memberID, kind, transactionID, dedupeKey, at, msg); err != nil {
+		return err
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueNotify queues notify's insert on b, to be sent with other writes.
+func queueNotify(b *pgx.Batch, memberID, kind string, transactionID *string, dedupeKey string, at time.Time, msg message) error {
 	data := []byte(`{}`)
 	if msg.Data != nil {
 		var err error
@@ -25,11 +34,11 @@ func notify(ctx context.Context, tx pgx.Tx, memberID, kind string, transactionID
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO notifications (member_id, kind, title, body, data, transaction_id, dedupe_key, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (dedupe_key) DO NOTHING`, memberID, kind, msg.Title, msg.Body, data, transactionID, dedupeKey, at)
-	return err
+	return nil
 }
 
 // transactionMessage is what the member is told about a ledger entry.

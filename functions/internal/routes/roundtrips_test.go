@@ -92,6 +92,14 @@ func TestRoundTripsPerActionStayWithinTheirBudget(t *testing.T) {
 			row := json.RawMessage(`{"id":"` + posOrder + `"}`)
 			return hasuratest.EventRequest(t, "order_paid", "orders", hasura.OpInsert, nil, row)
 		}, 6},
+		{"point_transaction_created", func() *http.Request {
+			var entry string
+			if err := db.QueryRow(context.Background(), `SELECT id FROM point_transactions WHERE kind = 'earn' ORDER BY seq DESC LIMIT 1`).Scan(&entry); err != nil {
+				t.Fatal(err)
+			}
+			row := json.RawMessage(`{"id":"` + entry + `"}`)
+			return hasuratest.EventRequest(t, "point_transaction_created", "point_transactions", hasura.OpInsert, nil, row)
+		}, 6},
 	}
 	for _, c := range cases {
 		req := c.request()
