@@ -248,6 +248,35 @@ func TestBinaryStartsWhileTheDatabaseIsDown(t *testing.T) {
 	}
 }
 
+// TestTheBinaryLinksNoCodeThatSlowsItsStart guards the start-up budget (README, "Startup
+// time"): gRPC, which otlptracehttp brings, runs html/template in golang.org/x/net/trace's
+// init, and otelaws links the DynamoDB, SQS and SNS clients; together they made every start
+// ~5 ms slower and the binary twice as large, with no exporter in use. And no type that is
+// used as an interface may hold the whole Cognito client: methods called by reflection
+// somewhere (protobuf with json-iterator) keep every exported method of such types.
+func TestTheBinaryLinksNoCodeThatSlowsItsStart(t *testing.T) {
+	bin := binary(t)
+	mods, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, mods)
+	}
+	for _, m := range []string{"google.golang.org/grpc", "github.com/aws/aws-sdk-go-v2/service/dynamodb", "github.com/aws/aws-sdk-go-v2/service/sqs",
+		"github.com/aws/aws-sdk-go-v2/service/sns", "go.opentelemetry.io/contrib/instrumentation/github.com/aws/aws-sdk-go-v2/otelaws"} {
+		if strings.Contains(string(mods), "\t"+m+"\t") {
+			t.Errorf("the binary links %s", m)
+		}
+	}
+	syms, err := exec.Command("go", "tool", "nm", bin).Output()
+	if err != nil {
+		t.Fatalf("go tool nm: %v", err)
+	}
+	for _, sym := range []string{" golang.org/x/net/trace.", "cognitoidentityprovider.(*Client).AdminCreateUser"} {
+		if bytes.Contains(syms, []byte(sym)) {
+			t.Errorf("the binary holds %s", strings.TrimSpace(sym))
+		}
+	}
+}
+
 // BenchmarkStartup times exec to ready, per op; shutdown is not timed.
 //
 //   - healthy: to the first 200 from GET /healthz, database reachable. This includes opening

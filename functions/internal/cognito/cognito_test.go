@@ -12,6 +12,11 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/cognito"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/cognito/cognitotest"
@@ -131,4 +136,44 @@ func TestNewNamesTheSettingThatIsMissing(t *testing.T) {
 func isTemporary(err error) bool {
 	var t hasura.Temporary
 	return errors.As(err, &t) && t.Temporary()
+}
+
+func TestEachCognitoCallIsASpanUnderTheCallersOnTheGlobalTracerProvider(t *testing.T) {
+	pool := local.NewPool(t)
+	sub := local.NewUser(t, pool, "aiko")
+	dir := local.Directory(t, pool)
+	// Set after the fixtures' calls, and after the client was made: the middlewares read the
+	// global provider at each call.
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "deleteAccount")
+	if err := dir.DeleteUser(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+
+	var calls []string
+	for _, s := range exp.GetSpans().Snapshots() {
+		if s.Name() == "deleteAccount" {
+			continue
+		}
+		calls = append(calls, s.Name())
+		if s.Parent().SpanID() != parent.SpanContext().SpanID() || s.SpanKind() != trace.SpanKindClient {
+			t.Errorf("span %q: parent %v kind %v, want a client span under the caller's", s.Name(), s.Parent(), s.SpanKind())
+		}
+		for _, a := range s.Attributes() {
+			if a.Key == "http.response.status_code" && a.Value.AsInt64() != 200 {
+				t.Errorf("span %q: status %d", s.Name(), a.Value.AsInt64())
+			}
+			// The user pool's user is the member: no id of theirs goes into a span.
+			if strings.Contains(a.Value.Emit(), sub) {
+				t.Errorf("span %q attribute %s holds the member's sub", s.Name(), a.Key)
+			}
+		}
+	}
+	if strings.Join(calls, ",") != "Cognito Identity Provider.ListUsers,Cognito Identity Provider.AdminDeleteUser" {
+		t.Errorf("spans %v, want the lookup and the delete", calls)
+	}
 }

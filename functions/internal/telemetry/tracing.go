@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"strings"
 
 	"go.opentelemetry.io/contrib/propagators/b3"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -40,25 +42,23 @@ func TracingEnabled(getenv func(string) string) bool {
 }
 
 // SetupTracing installs the propagator and, when TracingEnabled, a tracer provider that
-// exports over OTLP/HTTP as the OTEL_* variables configure it (endpoint, headers, timeout,
-// compression, sampler, batch sizes, resource attributes). Otherwise no exporter is made and
-// spans stay non-recording: they still carry the incoming trace id into the logs. shutdown
-// flushes what is buffered; call it before exit.
+// exports over OTLP/HTTP (protobuf) as the OTEL_* variables configure it: endpoint, headers,
+// timeout, compression and certificates (exportConfigFromEnv), sampler and batch sizes (the
+// SDK), resource attributes. Otherwise no exporter is made and spans stay non-recording:
+// they still carry the incoming trace id into the logs. shutdown flushes what is buffered;
+// call it before exit.
 func SetupTracing(ctx context.Context, getenv func(string) string, log *slog.Logger) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(Propagator())
 	shutdown = func(context.Context) error { return nil }
 	if !TracingEnabled(getenv) {
 		return shutdown, nil
 	}
-	proto := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-	if proto == "" {
-		proto = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	cfg, err := exportConfigFromEnv(getenv, os.ReadFile)
+	if err != nil {
+		return nil, err
 	}
-	if proto != "" && proto != "http/protobuf" {
-		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%s: only http/protobuf is built in (the collector's port 4318)", proto)
-	}
-	// The exporter reads the OTEL_EXPORTER_OTLP_* variables itself; it connects lazily.
-	exp, err := otlptracehttp.New(ctx)
+	// The exporter connects at its first batch, not here.
+	exp, err := otlptrace.New(ctx, newHTTPClient(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
@@ -73,15 +73,14 @@ func SetupTracing(ctx context.Context, getenv func(string) string, log *slog.Log
 	otel.SetTracerProvider(tp)
 	// The SDK's default error handler writes plain text to stderr; keep the logs JSON.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("telemetry", "error", err.Error()) }))
-	log.Info("exporting traces over OTLP", "endpoint", firstSet(getenv, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"))
+	log.Info("exporting traces over OTLP/HTTP", "url", redacted(cfg.URL))
 	return tp.Shutdown, nil
 }
 
-func firstSet(getenv func(string) string, names ...string) string {
-	for _, n := range names {
-		if v := getenv(n); v != "" {
-			return v
-		}
+// redacted is u without a password, for the log.
+func redacted(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.Redacted()
 	}
 	return ""
 }
