@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Delivery identifies one event or cron delivery from Hasura: every redelivery of the same
@@ -34,14 +35,20 @@ type Outcome struct {
 
 // claimDelivery records d in tx. ok is false when d was recorded before (its first outcome
 // is returned): the caller then does nothing. A concurrent duplicate waits here until the
-// first commits (then sees it) or rolls back (then proceeds).
-func claimDelivery(ctx context.Context, tx pgx.Tx, d Delivery) (first Outcome, ok bool, err error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO trigger_deliveries (trigger, delivery_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.Trigger, d.ID)
-	if err != nil {
-		return first, false, err
+// first commits (then sees it) or rolls back (then proceeds). reads, when set, queues the
+// effect's reads in the same round trip, after the claim (wasted only on a duplicate).
+func claimDelivery(ctx context.Context, tx pgx.Tx, d Delivery, reads func(*pgx.Batch)) (first Outcome, ok bool, err error) {
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO trigger_deliveries (trigger, delivery_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.Trigger, d.ID).
+		Exec(func(tag pgconn.CommandTag) error {
+			ok = tag.RowsAffected() == 1
+			return nil
+		})
+	if reads != nil {
+		reads(b)
 	}
-	if tag.RowsAffected() == 1 {
-		return first, true, nil
+	if err := tx.SendBatch(ctx, b).Close(); err != nil || ok {
+		return first, ok, err
 	}
 	var raw []byte
 	if err := tx.QueryRow(ctx, `SELECT result FROM trigger_deliveries WHERE trigger = $1 AND delivery_id = $2`, d.Trigger, d.ID).Scan(&raw); err != nil {
@@ -68,12 +75,18 @@ func finishDelivery(ctx context.Context, tx pgx.Tx, d Delivery, out Outcome) err
 // once runs effect in one transaction with the delivery's record, so the effect happens once
 // however often, and however concurrently, Hasura delivers d.
 func (s *Service) once(ctx context.Context, d Delivery, effect func(pgx.Tx) (Outcome, error)) (Outcome, error) {
+	return s.onceReading(ctx, d, nil, effect)
+}
+
+// onceReading is once with the effect's first reads queued by reads into the round trip that
+// claims the delivery; they have run when effect starts.
+func (s *Service) onceReading(ctx context.Context, d Delivery, reads func(*pgx.Batch), effect func(pgx.Tx) (Outcome, error)) (Outcome, error) {
 	if d.ID == "" {
 		return Outcome{}, errors.New("delivery without an id")
 	}
 	var out Outcome
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		first, ok, err := claimDelivery(ctx, tx, d)
+		first, ok, err := claimDelivery(ctx, tx, d, reads)
 		if err != nil || !ok {
 			out = first
 			return err

@@ -49,17 +49,17 @@ func (s *Service) CreditPaidOrder(ctx context.Context, d Delivery, orderID strin
 			s.observer.Points(KindEarn, out.Points)
 		}
 	}()
-	return s.once(ctx, d, func(tx pgx.Tx) (Outcome, error) {
-		f := &creditFacts{}
-		b := &pgx.Batch{}
+	// The credit's reads go with the delivery's claim: the facts are reset for each attempt.
+	var f *creditFacts
+	reads := func(b *pgx.Batch) {
+		f = &creditFacts{}
 		creditReads{
 			Order: `o.id = $1`, OrderArgs: []any{orderID},
 			Member: `m.id = (SELECT member_id FROM orders WHERE id = $1)`, MemberArgs: []any{orderID},
 			At: now, Campaigns: campaignsOfOrderSQL, CampArgs: []any{orderID},
 		}.queue(b, f)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return Outcome{}, err
-		}
+	}
+	return s.onceReading(ctx, d, reads, func(tx pgx.Tx) (Outcome, error) {
 		o, st := f.Order, f.Settings
 		switch {
 		case !f.HasOrder:
@@ -117,15 +117,16 @@ func (s *Service) ReverseRefundedOrder(ctx context.Context, d Delivery, orderID 
 // upgrade check, and a notification for the member in the outbox.
 func (s *Service) TransactionPosted(ctx context.Context, d Delivery, transactionID string) (Outcome, error) {
 	now := s.clock()
-	return s.once(ctx, d, func(tx pgx.Tx) (Outcome, error) {
-		// One round trip to read: the entry, its member locked, and what an upgrade decides on.
-		var kind string
-		var points int64
-		var found, hasMember bool
-		var m member
-		var tierPoints int64
-		var tiers []Tier
-		b := &pgx.Batch{}
+	// Read with the delivery's claim: the entry, its member locked, and what an upgrade
+	// decides on (reset for each attempt).
+	var kind string
+	var points int64
+	var found, hasMember bool
+	var m member
+	var tierPoints int64
+	var tiers []Tier
+	reads := func(b *pgx.Batch) {
+		found, hasMember = false, false
 		b.Queue(`SELECT kind, points FROM point_transactions WHERE id = $1`, transactionID).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&kind, &points)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -137,9 +138,8 @@ func (s *Service) TransactionPosted(ctx context.Context, d Delivery, transaction
 		holder := `m.id = (SELECT member_id FROM point_transactions WHERE id = $1)`
 		queueLockMember(b, holder, []any{transactionID}, &m, &hasMember)
 		queueTierFacts(b, holder, []any{transactionID}, now, &tierPoints, &tiers)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return Outcome{}, err
-		}
+	}
+	return s.onceReading(ctx, d, reads, func(tx pgx.Tx) (Outcome, error) {
 		switch {
 		case !found:
 			return Outcome{Skipped: "no such transaction"}, nil
