@@ -10,7 +10,7 @@ BENCH_PKGS   ?= $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_tes
 # Go files of the module; .data (the local PostgreSQL) and .git are left out.
 GO_FILES      = $(shell find . \( -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print)
 
-.PHONY: help deps dev test vet build lambda bench fmt lint migrate docs clean
+.PHONY: help deps dev test vet build lambda bench bench-pool bench-scale bench-all fmt lint migrate docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,7 +52,23 @@ lambda: ## bin/cognito-pretoken.zip, the Cognito Pre Token Generation Lambda (do
 		-o bin/cognito-pretoken/bootstrap ./functions/cmd/cognito-pretoken
 	$(GO) run ./functions/cmd/lambdazip -o bin/cognito-pretoken.zip bin/cognito-pretoken/bootstrap
 
-bench: ## benchmarks only (BENCHTIME=1s by default), e.g. the binary's startup time
+# The side-by-side figures of docs/benchmarks.md: pgbench's ceiling, earn through HTTP and as
+# five bare statements at 1 and 32 callers, the hot member's redemptions at 64, and a table of
+# their ratios. SIDEBYSIDE_SECONDS (default 5) per figure; about a minute in all.
+bench: ## earn/redeem side by side with pgbench's ceiling (docs/benchmarks.md)
+	nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkSideBySide$$' -benchtime 1x -timeout $(TEST_TIMEOUT) ./functions/internal/routes/
+
+bench-pool: ## earn at 32 callers for pgx pool sizes and statement cache modes (docs/benchmarks.md)
+	nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkEarnPoolSettings$$' -benchtime 1x -timeout $(TEST_TIMEOUT) ./functions/internal/routes/
+
+# Seeds a chain's two years (SCALE_MEMBERS members, 20 ledger entries each; 1,000,000 by
+# default) in SQL, then times earn, redeem, the member's history and the nightly crons against
+# a small database (docs/scaling.md). Takes a while and several GB under /tmp.
+SCALE_MEMBERS ?= 1000000
+bench-scale: ## cost at a large chain's size vs a small one (docs/scaling.md); slow
+	SCALE_MEMBERS=$(SCALE_MEMBERS) nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 3h ./functions/internal/routes/
+
+bench-all: ## every benchmark of every package (BENCHTIME=1s by default), e.g. the binary's startup time
 	@test -n "$(BENCH_PKGS)" || { echo "no benchmarks found"; exit 1; }
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout $(TEST_TIMEOUT) $(BENCH_PKGS)
 

@@ -1,0 +1,511 @@
+package routes_test
+
+// BenchmarkSideBySide (make bench) measures in one run, on one throwaway PostgreSQL cluster:
+//
+//   - the machine's ceiling: pgbench's TPC-B-like script (scale 10, 32 clients, -M prepared),
+//   - earnPoints through the real handler over real HTTP (httptest.NewServer, keep-alive
+//     connections, the pool database.Open gives the binary), at 1 and 32 callers,
+//   - the same earn as five bare statements through pgx on the same pool (lock the member,
+//     insert the order, the ledger line and the lot, update the balance), at 1 and 32 callers,
+//   - redeemReward at 64 callers for one member with a huge balance, every call with a new
+//     idempotency key (the hot member),
+//
+// and prints a table of throughput, latency percentiles and each figure as a ratio to the
+// pgbench ceiling. Every figure runs for SIDEBYSIDE_SECONDS (default 5) after a short warm-up,
+// on a database of its own. docs/benchmarks.md has the method and the figures.
+//
+// BenchmarkEarnPoolSettings (make bench-pool) runs earn through HTTP at 32 callers for pool
+// sizes and pgx statement cache modes.
+//
+// Neither runs in `go test ./...` (benchmarks run only with -bench); the fast
+// TestSideBySideEarnPathsMoveTheSameRows keeps the bare statements honest.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/exaring/otelpgx"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasuratest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
+	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/routes"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/server"
+)
+
+const (
+	sbsMembers  = 2000 // earns are spread over them: 32 callers rarely wait for each other's member lock
+	sbsHotStart = 1_000_000_000
+)
+
+// sbsDuration is how long each figure is measured, after sbsWarmup.
+func sbsDuration(b testing.TB) time.Duration {
+	if s := os.Getenv("SIDEBYSIDE_SECONDS"); s != "" {
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil || n <= 0 {
+			b.Fatalf("SIDEBYSIDE_SECONDS=%q: want a positive number", s)
+		}
+		return time.Duration(n * float64(time.Second))
+	}
+	return 5 * time.Second
+}
+
+const sbsWarmup = 500 * time.Millisecond
+
+// sbsResult is one measured figure.
+type sbsResult struct {
+	name     string
+	callers  int
+	ops      int
+	seconds  float64
+	p50, p99 time.Duration
+	note     string
+}
+
+func (r sbsResult) perSecond() float64 { return float64(r.ops) / r.seconds }
+
+// report puts r into the benchmark's output line: ops/s, p50-ms, p99-ms; ns/op is wall time
+// per call (1/throughput), as for b.RunParallel.
+func (r sbsResult) report(b *testing.B) {
+	b.ReportMetric(r.perSecond(), "ops/s")
+	b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(1e9/r.perSecond(), "ns/op")
+}
+
+// drive calls op from callers goroutines for sbsWarmup plus d, and measures the calls that
+// started after the warm-up and ended before the deadline. op gets a number unique in the run.
+func drive(b *testing.B, name string, callers int, d time.Duration, op func(i int64) error) sbsResult {
+	b.Helper()
+	var seq atomic.Int64
+	start := time.Now()
+	from, until := start.Add(sbsWarmup), start.Add(sbsWarmup+d)
+	lat := make([][]time.Duration, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for w := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				t0 := time.Now()
+				if !t0.Before(until) {
+					return
+				}
+				if err := op(seq.Add(1)); err != nil {
+					errs[w] = err
+					return
+				}
+				if t1 := time.Now(); !t0.Before(from) && !t1.After(until) {
+					lat[w] = append(lat[w], t1.Sub(t0))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	all := slices.Concat(lat...)
+	if len(all) == 0 {
+		b.Fatal("no call finished within the measured window")
+	}
+	slices.Sort(all)
+	return sbsResult{name: name, callers: callers, ops: len(all), seconds: d.Seconds(),
+		p50: percentile(all, 0.50), p99: percentile(all, 0.99)}
+}
+
+// percentile of sorted durations, nearest rank.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(float64(len(sorted))*p+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// --- the fixture: a served handler over real HTTP ---------------------------------------------
+
+type sbsFixture struct {
+	db      *pgxpool.Pool
+	srv     *httptest.Server
+	client  *http.Client
+	store   string
+	crew    string
+	reward  string
+	members []benchMember
+}
+
+// poolFunc opens the pool the handler (and the bare statements) use on a fresh database.
+type poolFunc func(b testing.TB, url string) *pgxpool.Pool
+
+// productionPool is the binary's pool: database.Open with the URL as given.
+func productionPool(b testing.TB, url string) *pgxpool.Pool {
+	db, err := database.Open(context.Background(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(db.Close)
+	return db
+}
+
+// tunedPool is database.Open's configuration with maxConns and mode in place of its defaults.
+func tunedPool(maxConns int32, mode pgx.QueryExecMode) poolFunc {
+	return func(b testing.TB, url string) *pgxpool.Pool {
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.MaxConns = maxConns
+		cfg.MaxConnIdleTime = 5 * time.Minute
+		cfg.HealthCheckPeriod = 30 * time.Second
+		cfg.ConnConfig.DefaultQueryExecMode = mode
+		cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+		cfg.ConnConfig.RuntimeParams["application_name"] = "loyalty-functions"
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer())
+		db, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(db.Close)
+		return db
+	}
+}
+
+func newSBSFixture(b testing.TB, open poolFunc, callers int) *sbsFixture {
+	b.Helper()
+	db := open(b, pgtest.URL(b))
+	fx := &sbsFixture{db: db}
+	env := &hasura.Envelope{Secret: hasuratest.Secret, Logger: quiet}
+	svc := loyalty.New(db)
+	fx.srv = httptest.NewServer(routes.Mux(routes.Table(env, svc), server.Health(db, nil)))
+	b.Cleanup(fx.srv.Close)
+	// Hasura keeps its connections to the functions alive; so does this client, one per caller.
+	fx.client = &http.Client{Transport: &http.Transport{MaxIdleConns: callers, MaxIdleConnsPerHost: callers, IdleConnTimeout: time.Minute}}
+	b.Cleanup(fx.client.CloseIdleConnections)
+	fx.store = lt.Store(b, db)
+	fx.crew = lt.Staff(b, db, fx.store, loyalty.Crew)
+	fx.reward = lt.Reward(b, db, lt.RewardSpec{Cost: benchCost}) // unlimited stock: the member is the only shared row
+	ids, codes := make([]string, sbsMembers), make([]string, sbsMembers)
+	for i := range ids {
+		ids[i], codes[i] = uuid.NewString(), loyalty.NewMemberCode()
+		fx.members = append(fx.members, benchMember{ids[i], codes[i]})
+	}
+	lt.Exec(b, db, `INSERT INTO members (id, member_code, display_name)
+		SELECT id, code, 'Bench member' FROM unnest($1::uuid[], $2::text[]) AS m(id, code)`, ids, codes)
+	lt.Exec(b, db, `ANALYZE`)
+	b.Cleanup(func() { lt.CheckInvariants(b, db) })
+	return fx
+}
+
+func (fx *sbsFixture) member(i int64) benchMember { return fx.members[i%int64(len(fx.members))] }
+
+// post sends body to path as Hasura does and fails on any status but 200.
+func (fx *sbsFixture) post(path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequest(http.MethodPost, fx.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", hasuratest.UserAgent)
+	req.Header.Set(hasura.SecretHeader, hasuratest.Secret)
+	res, err := fx.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %d: %s", path, res.StatusCode, out)
+	}
+	return out, nil
+}
+
+func (fx *sbsFixture) earnHTTP(receipt string, m benchMember) error {
+	body := fmt.Appendf(nil, `{"action":{"name":"earnPoints"},"input":{"input":{"storeId":%q,"receiptNo":%q,"amount":%d,"memberCode":%q}},`+
+		`"session_variables":{"x-hasura-role":"staff","x-hasura-user-id":%q},"request_query":"mutation { earnPoints }"}`,
+		fx.store, receipt, benchAmount, m.code, fx.crew)
+	_, err := fx.post("/earnPoints", body)
+	return err
+}
+
+func (fx *sbsFixture) redeemHTTP(key string, m benchMember) error {
+	body := fmt.Appendf(nil, `{"action":{"name":"redeemReward"},"input":{"input":{"rewardId":%q,"idempotencyKey":%q}},`+
+		`"session_variables":{"x-hasura-role":"member","x-hasura-user-id":%q},"request_query":"mutation { redeemReward }"}`,
+		fx.reward, key, m.id)
+	_, err := fx.post("/redeemReward", body)
+	return err
+}
+
+// The five bare statements of an earn by member code, each its own round trip in one
+// transaction (BEGIN and COMMIT make seven): the least an earn can ask of PostgreSQL.
+const (
+	bareLockMember = `SELECT id, points_balance FROM members WHERE member_code = $1 AND deleted_at IS NULL FOR NO KEY UPDATE`
+	bareOrder      = `INSERT INTO orders (store_id, receipt_no, member_id, amount, status, paid_at)
+		VALUES ($1, $2, $3, $4, 'paid', $5) RETURNING id`
+	bareEntry = `INSERT INTO point_transactions (member_id, kind, points, balance_after, order_id, store_id, idempotency_key, created_at, created_by)
+		VALUES ($1, 'earn', $2, $3, $4::uuid, $5, 'earn:' || $4::text, $6, $7) RETURNING id`
+	bareLot = `INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
+		VALUES ($1, $2, $3, $3, $4, $4::timestamptz + interval '365 days')`
+	bareBalance = `UPDATE members SET points_balance = $2 WHERE id = $1`
+)
+
+func (fx *sbsFixture) earnBare(ctx context.Context, receipt string, m benchMember) error {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return pgx.BeginTxFunc(ctx, fx.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var id string
+		var balance int64
+		if err := tx.QueryRow(ctx, bareLockMember, m.code).Scan(&id, &balance); err != nil {
+			return err
+		}
+		var orderID, entryID string
+		if err := tx.QueryRow(ctx, bareOrder, fx.store, receipt, id, benchAmount, now).Scan(&orderID); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, bareEntry, id, benchPoints, balance+benchPoints, orderID, fx.store, now, fx.crew).Scan(&entryID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, bareLot, id, entryID, benchPoints, now); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, bareBalance, id, balance+benchPoints)
+		return err
+	})
+}
+
+// --- pgbench: the ceiling -----------------------------------------------------------------------
+
+// pgbench runs PostgreSQL's pgbench against a fresh database of the same cluster, as the same
+// user: initialised at scale 10, then the default TPC-B-like script from clients clients (two
+// threads, the cores here) for d, each transaction's latency logged.
+func pgbench(b *testing.B, clients int, d time.Duration) sbsResult {
+	b.Helper()
+	bin, err := pgtest.BinDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(pgtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := append(os.Environ(), "PGHOST="+cfg.Host, "PGPORT="+strconv.Itoa(int(cfg.Port)), "PGUSER="+cfg.User,
+		"PGDATABASE="+cfg.Database, "PGPASSWORD="+cfg.Password, "PGSSLMODE=disable", "PGAPPNAME=pgbench")
+	dir := b.TempDir()
+	run := func(args ...string) string {
+		cmd := exec.Command(filepath.Join(bin, "pgbench"), args...)
+		cmd.Env, cmd.Dir = env, dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("pgbench %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("-i", "-q", "-s", "10")
+	secs := max(1, int(d.Round(time.Second).Seconds()))
+	out := run("-M", "prepared", "-c", strconv.Itoa(clients), "-j", "2", "-T", strconv.Itoa(secs), "-l", "--log-prefix", "tx")
+	var tps float64
+	for line := range strings.Lines(out) {
+		if rest, ok := strings.CutPrefix(line, "tps = "); ok {
+			tps, _ = strconv.ParseFloat(strings.Fields(rest)[0], 64)
+		}
+	}
+	if tps == 0 {
+		b.Fatalf("no tps in pgbench's output:\n%s", out)
+	}
+	// Per-transaction log lines: client_id transaction_no latency_us script_no epoch us.
+	logs, _ := filepath.Glob(filepath.Join(dir, "tx.*"))
+	var lat []time.Duration
+	for _, name := range logs {
+		f, err := os.Open(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if fields := strings.Fields(sc.Text()); len(fields) >= 3 {
+				us, err := strconv.ParseInt(fields[2], 10, 64)
+				if err == nil {
+					lat = append(lat, time.Duration(us)*time.Microsecond)
+				}
+			}
+		}
+		f.Close()
+	}
+	if len(lat) == 0 {
+		b.Fatalf("pgbench logged no transactions:\n%s", out)
+	}
+	slices.Sort(lat)
+	return sbsResult{name: "pgbench TPC-B-like (ceiling)", callers: clients, ops: int(tps * float64(secs)), seconds: float64(secs),
+		p50: percentile(lat, 0.50), p99: percentile(lat, 0.99), note: "scale 10, -M prepared"}
+}
+
+// --- the benchmarks --------------------------------------------------------------------------------
+
+func BenchmarkSideBySide(b *testing.B) {
+	d := sbsDuration(b)
+	ctx := context.Background()
+	var results []sbsResult
+	measure := func(name string, fn func(b *testing.B) sbsResult) {
+		b.Run(name, func(b *testing.B) {
+			r := fn(b)
+			r.report(b)
+			if b.N == 1 || len(results) == 0 || results[len(results)-1].name != r.name {
+				results = append(results, r)
+			} else {
+				results[len(results)-1] = r
+			}
+		})
+	}
+	measure("ceiling-pgbench-c32", func(b *testing.B) sbsResult { return pgbench(b, 32, d) })
+	for _, callers := range []int{1, 32} {
+		measure(fmt.Sprintf("earn-http-c%d", callers), func(b *testing.B) sbsResult {
+			fx := newSBSFixture(b, productionPool, callers)
+			return drive(b, "earnPoints, HTTP handler", callers, d, func(i int64) error {
+				return fx.earnHTTP("H-"+strconv.FormatInt(i, 10), fx.member(i))
+			})
+		})
+		measure(fmt.Sprintf("earn-bare-c%d", callers), func(b *testing.B) sbsResult {
+			fx := newSBSFixture(b, productionPool, callers)
+			return drive(b, "earn, 5 bare statements", callers, d, func(i int64) error {
+				return fx.earnBare(ctx, "S-"+strconv.FormatInt(i, 10), fx.member(i))
+			})
+		})
+	}
+	measure("redeem-hot-http-c64", func(b *testing.B) sbsResult {
+		fx := newSBSFixture(b, productionPool, 64)
+		hot := fx.members[0]
+		lt.Give(b, loyalty.New(fx.db), hot.id, sbsHotStart)
+		r := drive(b, "redeemReward, one hot member, HTTP", 64, d, func(i int64) error {
+			return fx.redeemHTTP("K-"+strconv.FormatInt(i, 10), hot)
+		})
+		r.note = "new idempotency key per call"
+		return r
+	})
+	printSideBySide(os.Stdout, d, results)
+}
+
+// printSideBySide writes the table make bench shows: each figure, and its ratio to the
+// pgbench ceiling and (for the handler) to the bare statements at the same concurrency.
+func printSideBySide(w io.Writer, d time.Duration, results []sbsResult) {
+	var ceiling float64
+	bare := map[int]float64{}
+	for _, r := range results {
+		switch {
+		case strings.HasPrefix(r.name, "pgbench"):
+			ceiling = r.perSecond()
+		case strings.HasPrefix(r.name, "earn, 5 bare"):
+			bare[r.callers] = r.perSecond()
+		}
+	}
+	fmt.Fprintf(w, "\nside by side, %s each (%s warm-up), one PostgreSQL cluster:\n\n", d, sbsWarmup)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "figure\tcallers\tcalls/s\tp50 ms\tp99 ms\tx ceiling\tx bare\t")
+	for _, r := range results {
+		ratio, vsBare := "-", "-"
+		if ceiling > 0 {
+			ratio = fmt.Sprintf("%.2f", r.perSecond()/ceiling)
+		}
+		if strings.HasPrefix(r.name, "earnPoints") && bare[r.callers] > 0 {
+			vsBare = fmt.Sprintf("%.2f", r.perSecond()/bare[r.callers])
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%s\t%s\t\n", r.name, r.callers, r.perSecond(),
+			float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000, ratio, vsBare)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+// BenchmarkEarnPoolSettings: earnPoints through HTTP at 32 callers, for pgx pool sizes and
+// statement cache modes (docs/benchmarks.md, pool and server settings).
+func BenchmarkEarnPoolSettings(b *testing.B) {
+	d := sbsDuration(b)
+	modes := []struct {
+		name string
+		mode pgx.QueryExecMode
+	}{{"cache_statement", pgx.QueryExecModeCacheStatement}, {"cache_describe", pgx.QueryExecModeCacheDescribe}, {"exec", pgx.QueryExecModeExec}}
+	var results []sbsResult
+	for _, m := range modes {
+		for _, conns := range []int32{4, 8, 16, 32} {
+			b.Run(fmt.Sprintf("%s-conns%d", m.name, conns), func(b *testing.B) {
+				fx := newSBSFixture(b, tunedPool(conns, m.mode), 32)
+				r := drive(b, fmt.Sprintf("%s, %d conns", m.name, conns), 32, d, func(i int64) error {
+					return fx.earnHTTP("P-"+strconv.FormatInt(i, 10), fx.member(i))
+				})
+				r.report(b)
+				results = append(results, r)
+			})
+		}
+	}
+	fmt.Fprintf(os.Stdout, "\nearnPoints through HTTP, 32 callers, %s each:\n\n", d)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "pool\tcalls/s\tp50 ms\tp99 ms\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t\n", r.name, r.perSecond(), float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000)
+	}
+	tw.Flush()
+	fmt.Fprintln(os.Stdout)
+}
+
+// TestSideBySideEarnPathsMoveTheSameRows keeps the five bare statements honest: an earn
+// through the served handler over HTTP and one as bare statements, for the same member, move
+// the orders, the ledger, the lots, the balance and the tier points alike.
+func TestSideBySideEarnPathsMoveTheSameRows(t *testing.T) {
+	fx := newSBSFixture(t, productionPool, 1)
+	ctx := context.Background()
+	m := fx.members[0]
+	type effect struct{ orders, ledger, lots, remaining, balance, tierPoints int64 }
+	measure := func() effect {
+		return effect{
+			orders:     lt.Count(t, fx.db, `SELECT count(*) FROM orders WHERE member_id = $1 AND status = 'paid' AND amount = $2`, m.id, benchAmount),
+			ledger:     lt.Count(t, fx.db, `SELECT count(*) FROM point_transactions WHERE member_id = $1 AND kind = 'earn' AND created_by = $2 AND store_id = $3`, m.id, fx.crew, fx.store),
+			lots:       lt.Count(t, fx.db, `SELECT count(*) FROM point_lots WHERE member_id = $1 AND expires_at = earned_at + interval '365 days'`, m.id),
+			remaining:  lt.Count(t, fx.db, `SELECT coalesce(sum(remaining), 0)::bigint FROM point_lots WHERE member_id = $1`, m.id),
+			balance:    lt.Balance(t, fx.db, m.id),
+			tierPoints: lt.Count(t, fx.db, `SELECT coalesce(sum(points), 0)::bigint FROM tier_points_by_day WHERE member_id = $1`, m.id),
+		}
+	}
+	want := effect{1, 1, 1, benchPoints, benchPoints, benchPoints}
+	before := measure()
+	if err := fx.earnHTTP("T-1", m); err != nil {
+		t.Fatal(err)
+	}
+	mid := measure()
+	if err := fx.earnBare(ctx, "T-2", m); err != nil {
+		t.Fatal(err)
+	}
+	after := measure()
+	diff := func(a, b effect) effect {
+		return effect{b.orders - a.orders, b.ledger - a.ledger, b.lots - a.lots, b.remaining - a.remaining, b.balance - a.balance, b.tierPoints - a.tierPoints}
+	}
+	if byHTTP, bySQL := diff(before, mid), diff(mid, after); byHTTP != want || bySQL != want {
+		t.Fatalf("by HTTP %+v, by bare statements %+v; want %+v each", byHTTP, bySQL, want)
+	}
+	// The ledger line of each carries the balance it left, in order.
+	if n := lt.Count(t, fx.db, `SELECT count(*) FROM point_transactions WHERE member_id = $1 AND balance_after IN ($2, $3)`,
+		m.id, benchPoints, 2*benchPoints); n != 2 {
+		t.Fatalf("%d of 2 ledger lines carry balance_after %d and %d", n, benchPoints, 2*benchPoints)
+	}
+}
