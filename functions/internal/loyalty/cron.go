@@ -159,7 +159,8 @@ func saveProgress(ctx context.Context, tx pgx.Tx, d Delivery, cur cronCursor, ou
 }
 
 // ExpirePoints expires every lot past its expiry at the run's scheduled time, writing one
-// expire entry per member per run. Members are taken in id order, a batch per transaction.
+// expire entry per member per run. Members are taken in id order, a batch per transaction,
+// in a constant number of statements whatever the batch's size (expireBatch).
 func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (out Outcome, err error) {
 	defer func() {
 		// Told once, when the run completes: its outcome is the whole run's.
@@ -170,48 +171,16 @@ func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (out Outcome, err
 	cutoff := r.ScheduledTime.UTC()
 	runKey := cutoff.Format(time.RFC3339)
 	return s.runBatches(ctx, r, func(tx pgx.Tx, cur *cronCursor, out *Outcome) (bool, error) {
-		rows, err := tx.Query(ctx, `
-			SELECT DISTINCT member_id FROM point_lots
-			WHERE remaining > 0 AND expires_at <= $1 AND member_id > $2
-			ORDER BY member_id LIMIT $3`, cutoff, cur.after(), r.batchSize())
-		if err != nil {
-			return false, err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		// The batch: the next members in id order with a lot due, locked in that order as
+		// they are found. The expiry below reads the lots in a statement of its own, so with
+		// a snapshot taken after the locks.
+		ids, err := lockBatch(ctx, tx, expireBatchSQL, cutoff, cur.after(), r.batchSize())
 		if err != nil || len(ids) == 0 {
-			return false, err
-		}
-		// Lock first, in id order, in a statement of its own: the expiry below then reads
-		// lots under the locks, with a snapshot taken after them.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM members WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`, ids); err != nil {
 			return false, err
 		}
 		var members int
 		var points int64
-		err = tx.QueryRow(ctx, `
-			WITH due AS (
-				SELECT member_id, sum(remaining) AS points FROM point_lots
-				WHERE member_id = ANY($1::uuid[]) AND remaining > 0 AND expires_at <= $2
-				GROUP BY member_id
-			), posted AS (
-				INSERT INTO point_transactions (member_id, kind, points, balance_after, reason, idempotency_key, created_at)
-				SELECT d.member_id, 'expire', -d.points, m.points_balance - d.points, 'points expired',
-				       'expire:' || d.member_id || ':' || $3, $4
-				FROM due d JOIN members m ON m.id = d.member_id
-				ORDER BY d.member_id
-				ON CONFLICT (idempotency_key) DO NOTHING
-				RETURNING member_id, points
-			), zeroed AS (
-				UPDATE point_lots l SET remaining = 0
-				FROM posted p
-				WHERE l.member_id = p.member_id AND l.remaining > 0 AND l.expires_at <= $2
-			), moved AS (
-				UPDATE members m SET points_balance = m.points_balance + p.points
-				FROM posted p WHERE m.id = p.member_id
-			)
-			SELECT count(*), coalesce(-sum(points), 0) FROM posted`,
-			ids, cutoff, runKey, s.clock()).Scan(&members, &points)
-		if err != nil {
+		if err := tx.QueryRow(ctx, expireSQL, ids, cutoff, runKey, s.clock()).Scan(&members, &points); err != nil {
 			return false, err
 		}
 		out.Members += members
@@ -220,6 +189,76 @@ func (s *Service) ExpirePoints(ctx context.Context, r CronRun) (out Outcome, err
 		return len(ids) == r.batchSize(), nil
 	})
 }
+
+// lockBatch runs the query that picks and locks a cron batch and returns the ids it finds,
+// in the same round trip as turning JIT compilation off for the rest of the transaction. The
+// batch statements are short, but on tables the planner has no statistics for yet (after a
+// bulk load, before autovacuum has analysed them) it may estimate them a thousand times
+// dearer than they are, past jit_above_cost, and compiling them then costs more than running
+// them (about 0.2 s a statement on the test machine).
+func lockBatch(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]string, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SET LOCAL jit = off`)
+	var ids []string
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		var err error
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	return ids, tx.SendBatch(ctx, b).Close()
+}
+
+// expireBatchSQL picks and locks the next batch ($3) of members after $2 in id order that
+// have an open lot due at $1. The lot test is a scalar subquery with LIMIT, not EXISTS, so
+// that the planner cannot turn it into a join that reads every due lot of the programme for
+// each batch (which it did on tables not yet analysed, such as right after a bulk load): it
+// stays one probe of point_lots_member_open_idx per member, and the run walks the members
+// once.
+const expireBatchSQL = `
+	SELECT m.id FROM members m
+	WHERE m.id > $2
+	  AND (SELECT true FROM point_lots l WHERE l.member_id = m.id AND l.remaining > 0 AND l.expires_at <= $1 LIMIT 1)
+	ORDER BY m.id LIMIT $3
+	FOR NO KEY UPDATE OF m`
+
+// expireSQL expires, for the locked members $1, every open lot due at $2, in one statement:
+//   - due: per member, the points due and the lots holding them (a lateral aggregate, so one
+//     index probe per member whatever the planner knows of the tables);
+//   - posted: one expire entry per member, keyed by member and run ($3) as it always was, so
+//     a retry, a replay or a run under another delivery id posts nothing twice (ON CONFLICT
+//     DO NOTHING); balance_after is the locked balance less the points due;
+//   - only the members whose entry was written here have their lots zeroed and their balance
+//     moved, so a skipped entry moves nothing. The lots are zeroed by the tuple ids due read
+//     in this statement's snapshot (a TID scan: no random walk of the primary key for each
+//     lot); every change of a lot is made under its member's lock, held here, so none of them
+//     has moved since.
+//
+// Lots hold max(balance, 0): a member in debt has no open lot and is not in the batch, and
+// for the others the points due are at most the balance, so balance_after >= 0.
+const expireSQL = `
+	WITH due AS (
+		SELECT b.id AS member_id, s.points, s.lots
+		FROM unnest($1::uuid[]) AS b(id)
+		CROSS JOIN LATERAL (
+			SELECT sum(l.remaining) AS points, array_agg(l.ctid) AS lots FROM point_lots l
+			WHERE l.member_id = b.id AND l.remaining > 0 AND l.expires_at <= $2) s
+		WHERE s.points > 0
+	), posted AS (
+		INSERT INTO point_transactions (member_id, kind, points, balance_after, reason, idempotency_key, created_at)
+		SELECT d.member_id, 'expire', -d.points, m.points_balance - d.points, 'points expired',
+		       'expire:' || d.member_id || ':' || $3, $4
+		FROM due d JOIN members m ON m.id = d.member_id
+		ORDER BY d.member_id
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING member_id, points, balance_after
+	), zeroed AS (
+		UPDATE point_lots l SET remaining = 0
+		WHERE l.ctid = ANY (ARRAY(SELECT unnest(d.lots) FROM due d JOIN posted p ON p.member_id = d.member_id))
+	), moved AS (
+		UPDATE members m SET points_balance = p.balance_after
+		FROM posted p WHERE m.id = p.member_id
+	)
+	SELECT count(*), coalesce(-sum(points), 0) FROM posted`
 
 // ExpireCoupons marks issued coupons past their expiry at the run's scheduled time expired.
 func (s *Service) ExpireCoupons(ctx context.Context, r CronRun) (out Outcome, err error) {

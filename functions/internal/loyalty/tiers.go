@@ -2,7 +2,6 @@ package loyalty
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -11,68 +10,65 @@ import (
 // the review looks at them no longer hold their tier (the only place a tier goes down), and
 // tells them. The window ends when the member is looked at, not at the scheduled time: a run
 // that starts late, or a retry, must count what the member earned since.
+//
+// A batch is two statements whatever its size: one picks and locks the next members above
+// the lowest tier, one reads their year's points and moves down, and tells, those whose tier
+// the points no longer hold (reviewTiersSQL).
 func (s *Service) ReviewTiers(ctx context.Context, r CronRun) (Outcome, error) {
-	at := r.ScheduledTime.UTC()
+	day := r.ScheduledTime.UTC().Format("2006-01-02")
 	return s.runBatches(ctx, r, func(tx pgx.Tx, cur *cronCursor, out *Outcome) (bool, error) {
 		now := s.clock()
-		tiers, err := loadTiers(ctx, tx)
-		if err != nil || len(tiers) == 0 {
-			return false, err
-		}
-		// Lock the batch first; the earned sums below are then read after the locks, so an
-		// earn that raced this review is counted. The window has no upper end: an earn stamped
-		// by a pod whose clock runs a little ahead still counts (as in earnedInYear).
-		rows, err := tx.Query(ctx, `
+		// Lock the batch first; the earned sums are then read after the locks, in a statement
+		// of their own, so an earn that raced this review is counted.
+		ids, err := lockBatch(ctx, tx, `
 			SELECT m.id FROM members m JOIN tiers t ON t.id = m.tier_id
-			WHERE m.id > $1 AND m.deleted_at IS NULL AND t.rank > $2
-			ORDER BY m.id LIMIT $3 FOR NO KEY UPDATE OF m`, cur.after(), tiers[0].Rank, r.batchSize())
-		if err != nil {
-			return false, err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			WHERE m.id > $1 AND m.deleted_at IS NULL AND t.rank > (SELECT min(rank) FROM tiers)
+			ORDER BY m.id LIMIT $2 FOR NO KEY UPDATE OF m`, cur.after(), r.batchSize())
 		if err != nil || len(ids) == 0 {
 			return false, err
 		}
-		rows, err = tx.Query(ctx, `
-			SELECT m.id, t.rank, coalesce((
-				SELECT sum(points) FROM point_transactions p
-				WHERE p.member_id = m.id AND p.kind IN ('earn', 'refund')
-				  AND p.created_at > $1::timestamptz - interval '365 days'), 0)
-			FROM members m JOIN tiers t ON t.id = m.tier_id
-			WHERE m.id = ANY($2::uuid[])
-			ORDER BY m.id`, now, ids)
-		if err != nil {
+		var moved int
+		if err := tx.QueryRow(ctx, reviewTiersSQL, ids, now, day).Scan(&moved); err != nil {
 			return false, err
 		}
-		type review struct {
-			id     string
-			rank   int
-			earned int64
-		}
-		list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (review, error) {
-			var v review
-			err := row.Scan(&v.id, &v.rank, &v.earned)
-			return v, err
-		})
-		if err != nil || len(list) == 0 {
-			return false, err
-		}
-		for _, v := range list {
-			best, ok := TierFor(tiers, max(v.earned, 0))
-			if !ok || best.Rank >= v.rank {
-				continue
-			}
-			if _, err := tx.Exec(ctx, `UPDATE members SET tier_id = $2 WHERE id = $1`, v.id, best.ID); err != nil {
-				return false, err
-			}
-			out.Members++
-			if err := notify(ctx, tx, v.id, "tier_down", nil, fmt.Sprintf("tier_down:%s:%s:%s", v.id, best.ID, at.Format("2006-01-02")), now, message{
-				Title: "Your tier changed", Body: fmt.Sprintf("Your tier is now %s. Earn more to move back up.", best.ID),
-				Data: map[string]any{"tierId": best.ID}}); err != nil {
-				return false, err
-			}
-		}
+		out.Members += moved
 		cur.After = ids[len(ids)-1]
 		return len(ids) == r.batchSize(), nil
 	})
 }
+
+// reviewTiersSQL reviews the locked members $1 at $2 (the run's date $3 keys the message):
+//   - earned: the points that count for tiers, earn and refund entries after $2 less 365
+//     days; the window has no upper end, so an earn stamped by a pod whose clock runs a
+//     little ahead still counts (as in earnedInYear);
+//   - review: the highest-ranked tier whose min_points max(earned, 0) reaches (TierFor),
+//     kept where it ranks below the member's tier (a member no tier holds keeps theirs);
+//   - moved: the members moved down, each told once (tier_down, keyed by member, tier and
+//     run date, as notify does).
+const reviewTiersSQL = `
+	WITH earned AS (
+		SELECT m.id, t.rank, coalesce((
+			SELECT sum(points) FROM point_transactions p
+			WHERE p.member_id = m.id AND p.kind IN ('earn', 'refund')
+			  AND p.created_at > $2::timestamptz - interval '365 days'), 0) AS points
+		FROM members m JOIN tiers t ON t.id = m.tier_id
+		WHERE m.id = ANY($1::uuid[])
+	), review AS (
+		SELECT e.id, best.id AS tier_id
+		FROM earned e
+		CROSS JOIN LATERAL (
+			SELECT id, rank FROM tiers WHERE min_points <= greatest(e.points, 0)
+			ORDER BY rank DESC LIMIT 1) best
+		WHERE best.rank < e.rank
+	), moved AS (
+		UPDATE members m SET tier_id = r.tier_id
+		FROM review r WHERE m.id = r.id
+		RETURNING m.id, m.tier_id
+	), told AS (
+		INSERT INTO notifications (member_id, kind, title, body, data, dedupe_key, created_at)
+		SELECT id, 'tier_down', 'Your tier changed', format('Your tier is now %s. Earn more to move back up.', tier_id),
+		       jsonb_build_object('tierId', tier_id), 'tier_down:' || id || ':' || tier_id || ':' || $3, $2
+		FROM moved ORDER BY id
+		ON CONFLICT (dedupe_key) DO NOTHING
+	)
+	SELECT count(*) FROM moved`
