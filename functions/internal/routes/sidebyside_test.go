@@ -195,16 +195,7 @@ func tunedPool(maxConns int32, mode pgx.QueryExecMode) poolFunc {
 func newSBSFixture(b testing.TB, open poolFunc, callers int) *sbsFixture {
 	b.Helper()
 	db := open(b, pgtest.URL(b))
-	fx := &sbsFixture{db: db}
-	env := &hasura.Envelope{Secret: hasuratest.Secret, Logger: quiet}
-	svc := loyalty.New(db)
-	fx.srv = httptest.NewServer(routes.Mux(routes.Table(env, svc), server.Health(db, nil)))
-	b.Cleanup(fx.srv.Close)
-	// Hasura keeps its connections to the functions alive; so does this client, one per caller.
-	fx.client = &http.Client{Transport: &http.Transport{MaxIdleConns: callers, MaxIdleConnsPerHost: callers, IdleConnTimeout: time.Minute}}
-	b.Cleanup(fx.client.CloseIdleConnections)
-	fx.store = lt.Store(b, db)
-	fx.crew = lt.Staff(b, db, fx.store, loyalty.Crew)
+	fx := serveOn(b, db, callers)
 	fx.reward = lt.Reward(b, db, lt.RewardSpec{Cost: benchCost}) // unlimited stock: the member is the only shared row
 	ids, codes := make([]string, sbsMembers), make([]string, sbsMembers)
 	for i := range ids {
@@ -215,6 +206,23 @@ func newSBSFixture(b testing.TB, open poolFunc, callers int) *sbsFixture {
 		SELECT id, code, 'Bench member' FROM unnest($1::uuid[], $2::text[]) AS m(id, code)`, ids, codes)
 	lt.Exec(b, db, `ANALYZE`)
 	b.Cleanup(func() { lt.CheckInvariants(b, db) })
+	return fx
+}
+
+// serveOn serves the handler on db over HTTP, with a client keeping callers connections
+// alive, and creates a store and its crew member.
+func serveOn(b testing.TB, db *pgxpool.Pool, callers int) *sbsFixture {
+	b.Helper()
+	fx := &sbsFixture{db: db}
+	env := &hasura.Envelope{Secret: hasuratest.Secret, Logger: quiet}
+	svc := loyalty.New(db)
+	fx.srv = httptest.NewServer(routes.Mux(routes.Table(env, svc), server.Health(db, nil)))
+	b.Cleanup(fx.srv.Close)
+	// Hasura keeps its connections to the functions alive; so does this client, one per caller.
+	fx.client = &http.Client{Transport: &http.Transport{MaxIdleConns: callers, MaxIdleConnsPerHost: callers, IdleConnTimeout: time.Minute}}
+	b.Cleanup(fx.client.CloseIdleConnections)
+	fx.store = lt.Store(b, db)
+	fx.crew = lt.Staff(b, db, fx.store, loyalty.Crew)
 	return fx
 }
 

@@ -1,0 +1,374 @@
+package routes_test
+
+// BenchmarkScale (make bench-scale) seeds a database the size of a large chain after two
+// years and times, at that size and on a small database of the same shape, what grows with
+// the data: an earn and a redemption through the handler, the member's history as the app
+// asks Hasura for it, and every nightly cron. It prints both sets of figures and their ratio.
+// docs/scaling.md has the method and the figures.
+//
+// It runs only with SCALE_MEMBERS set (make bench-scale sets 1,000,000): seeding that size
+// takes many minutes and several GB. SCALE_SMALL_MEMBERS (default 10,000) is the small
+// database; SCALE_SECONDS (default 5) how long each call is repeated.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasuratest"
+	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
+)
+
+func envInt(b testing.TB, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(s, "_", ""))
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive whole number", name, s)
+	}
+	return n
+}
+
+// The seed, in SQL and set-based (no row-by-row inserts from Go). Every member i of
+// 1..$1 gets n = 10..30 ledger entries (20 on average) over the two years before $2 (now),
+// in cycles of four earns and one redemption that spends exactly the cycle's four lots, so:
+//
+//   - balances are the sum of the ledger, balance_after its running sum in seq order, and
+//     the open lots (the last, unfinished cycle's) hold the balance;
+//   - no lot outlives its 365 days unspent, except tonight's: members with i % 365 = 0 stopped
+//     coming a year ago and their one open lot expires in the last day (the night's
+//     expire_points), and members with i % 365 = 1 kept their last coupon unused until it
+//     expired in the last day (the night's expire_coupons);
+//   - members with i % 10 = 3 are silver and earn enough (300 points an earn) to keep it, so
+//     tier_review has a tenth of the members to review and moves none; birthdays are spread
+//     over the year (the night's birthday_bonus).
+//
+// Every earn has its order (one of 50 stores, amount 100 per point) and every redemption its
+// coupon. Rows go in in created_at order, as two years of traffic would have left them.
+// Constraints and foreign keys stay on. The one trigger turned off while loading is
+// point_transactions_tier_points, whose table is then filled by the very statement its
+// migration (1764206000000_tier_points_by_day) backfills it with; the invariants are checked
+// afterwards.
+var scaleSeed = []struct{ what, sql string }{
+	{"settings", `SET work_mem = '512MB'; SET maintenance_work_mem = '1GB'`},
+	{"luhn", `CREATE FUNCTION pg_temp.luhn(body text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+		SELECT body || ((10 - sum(CASE WHEN (8 - j) % 2 = 0
+			THEN (CASE WHEN substr(body, j + 1, 1)::int * 2 > 9 THEN substr(body, j + 1, 1)::int * 2 - 9 ELSE substr(body, j + 1, 1)::int * 2 END)
+			ELSE substr(body, j + 1, 1)::int END) % 10) % 10)::text
+		FROM generate_series(0, 8) j $$`},
+	{"stores", `
+		CREATE TEMP TABLE scale_stores AS
+		SELECT i, gen_random_uuid() AS id FROM generate_series(0, 49) i;
+		INSERT INTO stores (id, code, name, timezone) SELECT id, 'SCALE-' || i, 'Scale store ' || i, 'Asia/Tokyo' FROM scale_stores;
+		INSERT INTO rewards (id, name, points_cost, coupon_valid_days) VALUES ('5ca1e000-0000-4000-8000-000000000001', 'Scale reward', 40, 30)`},
+	{"members (staging)", `
+		CREATE TEMP TABLE scale_members AS
+		SELECT i, gen_random_uuid() AS id, pg_temp.luhn(lpad(i::text, 9, '0')) AS code,
+		       CASE WHEN i % 365 = 0 THEN n - (n - 1) % 5 ELSE n END AS n,
+		       i % 365 = 0 AS lapsed, i % 365 = 1 AS coupon_lapsed, i % 10 = 3 AS silver
+		FROM (SELECT i, 10 + (i * 7919) % 21 AS n FROM generate_series(1, @members::int) i) x`},
+	// Entry k of member i: slot k of n over the member's span, at a fraction 0.1..0.9 of the
+	// slot; lapsed members' span ends exactly at tonight's expiry minus up to 0.9 days.
+	{"entries (staging)", `
+		CREATE UNLOGGED TABLE scale_entries AS
+		SELECT e.*, sum(points) OVER (PARTITION BY member_id ORDER BY k) AS balance_after,
+		       gen_random_uuid() AS tx_id,
+		       CASE WHEN kind = 'earn' THEN gen_random_uuid() END AS order_id,
+		       CASE WHEN kind = 'redeem' THEN gen_random_uuid() END AS coupon_id
+		FROM (
+			SELECT m.id AS member_id, m.i, k, m.n, m.lapsed, m.coupon_lapsed,
+			       CASE WHEN k % 5 = 0 THEN 'redeem' ELSE 'earn' END AS kind,
+			       CASE WHEN k % 5 = 0
+			            THEN -(SELECT sum(CASE WHEN m.silver THEN 300 ELSE 10 * (1 + (m.i + j) % 5) END) FROM generate_series(k - 4, k - 1) j)
+			            ELSE CASE WHEN m.silver THEN 300 ELSE 10 * (1 + (m.i + k) % 5) END END AS points,
+			       CASE WHEN m.lapsed
+			            THEN @now::timestamptz - interval '730 days'
+			                 + (k - 1) * ((interval '365 days' - (m.i % 1000) * interval '77 seconds') / (m.n - 1))
+			            ELSE @now::timestamptz - interval '730 days'
+			                 + (k - 1 + 0.1 + 0.8 * ((m.i * 31 + k * 17) % 100) / 100.0) * (interval '730 days' / m.n)
+			       END AS created_at,
+			       (m.i + k) % 50 AS store
+			FROM scale_members m CROSS JOIN LATERAL generate_series(1, m.n) k
+		) e`},
+	{"members", `
+		INSERT INTO members (id, member_code, display_name, birthday, tier_id, points_balance, created_at)
+		SELECT m.id, m.code, 'Scale member ' || m.i, date '1990-01-01' + (m.i % 365),
+		       CASE WHEN m.silver THEN 'silver' ELSE 'member' END, b.balance,
+		       b.first - interval '1 day'
+		FROM scale_members m JOIN (
+			SELECT member_id, sum(points) AS balance, min(created_at) AS first FROM scale_entries GROUP BY member_id
+		) b ON b.member_id = m.id
+		ORDER BY b.first`},
+	{"orders", `
+		INSERT INTO orders (id, store_id, receipt_no, member_id, amount, status, paid_at)
+		SELECT e.order_id, s.id, 'R-' || e.i || '-' || e.k, e.member_id, e.points * 100, 'paid', e.created_at
+		FROM scale_entries e JOIN scale_stores s ON s.i = e.store
+		WHERE e.kind = 'earn' ORDER BY e.created_at`},
+	// Codes are a counter written in the coupon alphabet (30 letters, 8 places).
+	{"coupons", `
+		INSERT INTO coupons (id, code, member_id, reward_id, status, issued_at, expires_at, used_at, used_store_id)
+		SELECT c.coupon_id, c.code, c.member_id, '5ca1e000-0000-4000-8000-000000000001',
+		       CASE WHEN c.unused THEN 'issued' ELSE 'used' END, c.created_at,
+		       CASE WHEN c.unused THEN @now::timestamptz - (c.i % 1000) * interval '50 seconds' ELSE c.created_at + interval '30 days' END,
+		       CASE WHEN c.unused THEN NULL ELSE c.created_at + interval '1 hour' END,
+		       CASE WHEN c.unused THEN NULL ELSE s.id END
+		FROM (
+			SELECT e.*, e.coupon_lapsed AND e.k = e.n - e.n % 5 AND e.created_at < @now::timestamptz - interval '2 days' AS unused,
+			       (SELECT string_agg(substr('23456789ABCDEFGHJKMNPQRSTVWXYZ', (((e.i::bigint * 40 + e.k) / (30 ^ p)::bigint) % 30)::int + 1, 1), '' ORDER BY p)
+			        FROM generate_series(0, 7) p) AS code
+			FROM scale_entries e WHERE e.kind = 'redeem'
+		) c JOIN scale_stores s ON s.i = c.store
+		ORDER BY c.created_at`},
+	{"ledger", `
+		ALTER TABLE point_transactions DISABLE TRIGGER point_transactions_tier_points;
+		INSERT INTO point_transactions (id, member_id, kind, points, balance_after, order_id, coupon_id, store_id, idempotency_key, created_at)
+		SELECT e.tx_id, e.member_id, e.kind, e.points, e.balance_after, e.order_id, e.coupon_id,
+		       CASE WHEN e.kind = 'earn' THEN s.id END,
+		       CASE WHEN e.kind = 'earn' THEN 'earn:' || e.order_id ELSE 'redeem:' || e.member_id || ':scale-' || e.k END,
+		       e.created_at
+		FROM scale_entries e JOIN scale_stores s ON s.i = e.store
+		ORDER BY e.created_at;
+		INSERT INTO tier_points_by_day (member_id, day, points)
+		SELECT member_id, (created_at AT TIME ZONE 'UTC')::date, sum(points)
+		FROM point_transactions
+		WHERE kind IN ('earn', 'refund') AND points <> 0
+		GROUP BY 1, 2;
+		ALTER TABLE point_transactions ENABLE TRIGGER point_transactions_tier_points`},
+	// A cycle's lots are spent by its redemption; the unfinished last cycle's stay open.
+	{"lots", `
+		INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
+		SELECT member_id, tx_id, points, CASE WHEN k > n - n % 5 THEN points ELSE 0 END,
+		       created_at, created_at + interval '365 days'
+		FROM scale_entries WHERE kind = 'earn' ORDER BY created_at`},
+	{"drop staging", `DROP TABLE scale_entries; DROP TABLE scale_members; DROP TABLE scale_stores`},
+	{"vacuum analyze", `VACUUM ANALYZE`},
+	{"reset", `RESET work_mem; RESET maintenance_work_mem`},
+}
+
+// scaleDB seeds a fresh database with members members and returns its pool (the binary's
+// pool, database.Open) and what it holds.
+func scaleDB(b *testing.B, members int, now time.Time) (*pgxpool.Pool, string) {
+	b.Helper()
+	db := productionPool(b, pgtest.URL(b))
+	ctx := context.Background()
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
+	start := time.Now()
+	for _, step := range scaleSeed {
+		t0 := time.Now()
+		var err error
+		if strings.Contains(step.sql, "@") {
+			_, err = conn.Exec(ctx, step.sql, pgx.NamedArgs{"members": members, "now": now})
+		} else {
+			_, err = conn.Conn().PgConn().Exec(ctx, step.sql).ReadAll() // several statements
+		}
+		if err != nil {
+			b.Fatalf("seed %s: %v", step.what, err)
+		}
+		b.Logf("seed %d members: %s in %s", members, step.what, time.Since(t0).Round(time.Millisecond))
+	}
+	var sizes string
+	if err := conn.QueryRow(ctx, `
+		SELECT format('%s members, %s ledger entries, %s lots (%s open), %s orders, %s coupons; database %s',
+			(SELECT count(*) FROM members), (SELECT count(*) FROM point_transactions), (SELECT count(*) FROM point_lots),
+			(SELECT count(*) FROM point_lots WHERE remaining > 0), (SELECT count(*) FROM orders), (SELECT count(*) FROM coupons),
+			pg_size_pretty(pg_database_size(current_database())))`).Scan(&sizes); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded in %s: %s", time.Since(start).Round(time.Second), sizes)
+	return db, sizes
+}
+
+// memberHistorySQL is the SQL Hasura runs for the member app's MemberHistory operation
+// (hasura/metadata/query_collections.yaml) under the member role: the permission's filter
+// member_id = X-Hasura-User-Id, order_by created_at desc (NULLS FIRST, Hasura's default, as
+// point_transactions_member_created_idx is ordered), limit 50 (under the permission's 200),
+// and the store (active = true, the member's filter on stores) and order (member_id filter)
+// relationships as lateral joins, the whole answer built as JSON in PostgreSQL.
+const memberHistorySQL = `
+	SELECT coalesce(json_agg("root" ORDER BY "root.pg.created_at" DESC NULLS FIRST), '[]')
+	FROM (
+		SELECT row_to_json((SELECT "_e" FROM (SELECT b.id, b.kind, b.points, b.balance_after, b.reason, b.created_at, b.coupon_id,
+		                                             s.store AS store, o.order AS "order") AS "_e")) AS "root",
+		       b.created_at AS "root.pg.created_at"
+		FROM (SELECT * FROM public.point_transactions WHERE member_id = $1::uuid ORDER BY created_at DESC NULLS FIRST LIMIT 50) AS b
+		LEFT OUTER JOIN LATERAL (
+			SELECT row_to_json((SELECT "_e" FROM (SELECT x.id, x.name) AS "_e")) AS store
+			FROM (SELECT * FROM public.stores WHERE b.store_id = id AND active = true LIMIT 1) x) AS s ON true
+		LEFT OUTER JOIN LATERAL (
+			SELECT row_to_json((SELECT "_e" FROM (SELECT x.receipt_no, x.amount, x.paid_at) AS "_e")) AS "order"
+			FROM (SELECT * FROM public.orders WHERE b.order_id = id AND member_id = $1::uuid LIMIT 1) x) AS o ON true
+		ORDER BY "root.pg.created_at" DESC NULLS FIRST
+	) AS "_root"`
+
+// expiringPointsSQL is the app's ExpiringPoints operation under the member role.
+const expiringPointsSQL = `
+	SELECT coalesce(json_agg("root" ORDER BY "root.pg.expires_at" ASC NULLS LAST), '[]')
+	FROM (
+		SELECT row_to_json((SELECT "_e" FROM (SELECT b.id, b.remaining, b.expires_at) AS "_e")) AS "root", b.expires_at AS "root.pg.expires_at"
+		FROM (SELECT * FROM public.point_lots WHERE member_id = $1::uuid AND remaining > 0 ORDER BY expires_at ASC NULLS LAST LIMIT 20) AS b
+	) AS "_root"`
+
+type scaleFigure struct {
+	name  string
+	r     sbsResult // for repeated calls
+	once  time.Duration
+	note  string
+	isRun bool // a cron delivery, timed once
+}
+
+// scaleFigures measures one seeded database.
+func scaleFigures(b *testing.B, db *pgxpool.Pool, now time.Time, d time.Duration) []scaleFigure {
+	b.Helper()
+	ctx := context.Background()
+	fx := serveOn(b, db, 32) // the handler over HTTP on this database, with a store and its crew
+	var sample []benchMember
+	rows, err := db.Query(ctx, `SELECT id::text, member_code FROM members WHERE points_balance >= 10 ORDER BY random() LIMIT 2000`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var m benchMember
+		if err := rows.Scan(&m.id, &m.code); err != nil {
+			b.Fatal(err)
+		}
+		sample = append(sample, m)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	if len(sample) == 0 {
+		b.Fatal("no member to sample")
+	}
+	rand.Shuffle(len(sample), func(i, j int) { sample[i], sample[j] = sample[j], sample[i] })
+	fx.members = sample
+	var reward string
+	if err := db.QueryRow(ctx, `INSERT INTO rewards (name, points_cost) VALUES ('Scale bench reward', 1) RETURNING id`).Scan(&reward); err != nil {
+		b.Fatal(err)
+	}
+	fx.reward = reward
+	var out []scaleFigure
+	add := func(name string, r sbsResult) { out = append(out, scaleFigure{name: name, r: r}) }
+	add("earnPoints, HTTP, 1 caller", drive(b, "earn", 1, d, func(i int64) error {
+		return fx.earnHTTP("SC-1-"+strconv.FormatInt(i, 10), fx.member(i))
+	}))
+	add("earnPoints, HTTP, 32 callers", drive(b, "earn", 32, d, func(i int64) error {
+		return fx.earnHTTP("SC-32-"+strconv.FormatInt(i, 10), fx.member(i))
+	}))
+	add("redeemReward, HTTP, 1 caller", drive(b, "redeem", 1, d, func(i int64) error {
+		return fx.redeemHTTP("SC-"+strconv.FormatInt(i, 10), fx.member(i))
+	}))
+	add("MemberHistory (latest 50), 1 caller", drive(b, "history", 1, d, func(i int64) error {
+		var raw []byte
+		return db.QueryRow(ctx, memberHistorySQL, fx.member(i).id).Scan(&raw)
+	}))
+	add("MemberHistory (latest 50), 32 callers", drive(b, "history", 32, d, func(i int64) error {
+		var raw []byte
+		return db.QueryRow(ctx, memberHistorySQL, fx.member(i).id).Scan(&raw)
+	}))
+	add("ExpiringPoints, 1 caller", drive(b, "expiring", 1, d, func(i int64) error {
+		var raw []byte
+		return db.QueryRow(ctx, expiringPointsSQL, fx.member(i).id).Scan(&raw)
+	}))
+	// The nightly crons, in their order of the night, one delivery each with the budget of
+	// a whole hour (so a delivery does all of the night's work), scheduled tonight.
+	budget := map[string]int{"budget_seconds": 3600}
+	for _, c := range []struct {
+		name    string
+		payload any
+	}{
+		{"expire_points", budget}, {"expire_coupons", map[string]int{}}, {"birthday_bonus", map[string]int{}},
+		{"tier_review", budget}, {"expiry_reminders", budget}, {"housekeeping", budget},
+	} {
+		req := hasuratest.CronRequest(b, c.name, now, c.payload)
+		t0 := time.Now()
+		rec := hasuratest.Do(b, fx.srv.Config.Handler, req)
+		took := time.Since(t0)
+		if rec.Code != 200 {
+			b.Fatalf("%s: status %d: %s", c.name, rec.Code, rec.Body)
+		}
+		out = append(out, scaleFigure{name: "cron " + c.name, once: took, isRun: true, note: compactJSON(rec.Body.Bytes())})
+	}
+	return out
+}
+
+func compactJSON(raw []byte) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+func BenchmarkScale(b *testing.B) {
+	if os.Getenv("SCALE_MEMBERS") == "" {
+		b.Skip("seeds a large database: set SCALE_MEMBERS (make bench-scale)")
+	}
+	large := envInt(b, "SCALE_MEMBERS", 1_000_000)
+	small := envInt(b, "SCALE_SMALL_MEMBERS", 10_000)
+	d := time.Duration(envInt(b, "SCALE_SECONDS", 5)) * time.Second
+	// Tonight: a quarter past midnight in Tokyo, the time of the night's first crons.
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	// Both are seeded first, then measured one after the other, so that neither is measured
+	// while the machine is still busy with the other's seed.
+	var dbs [2]*pgxpool.Pool
+	var sizes [2]string
+	for i, members := range []int{small, large} {
+		dbs[i], sizes[i] = scaleDB(b, members, now)
+	}
+	lt.CheckInvariants(b, dbs[0])
+	var figures [2][]scaleFigure
+	for i, members := range []int{small, large} {
+		b.Run(fmt.Sprintf("members%d", members), func(b *testing.B) {
+			figures[i] = scaleFigures(b, dbs[i], now, d)
+			lt.CheckInvariants(b, dbs[i])
+		})
+	}
+	printScale(os.Stdout, sizes, figures)
+}
+
+func printScale(w io.Writer, sizes [2]string, figures [2][]scaleFigure) {
+	fmt.Fprintf(w, "\nsmall: %s\nlarge: %s\n\n", sizes[0], sizes[1])
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tsmall\tlarge\tlarge/small\t")
+	for i := range figures[0] {
+		if i >= len(figures[1]) {
+			break
+		}
+		s, l := figures[0][i], figures[1][i]
+		if s.isRun {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t\n", s.name, s.once.Round(time.Millisecond), l.once.Round(time.Millisecond), l.once.Seconds()/s.once.Seconds())
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%.0f/s p50 %.2f p99 %.2f ms\t%.0f/s p50 %.2f p99 %.2f ms\t%.2f (p50)\t\n", s.name,
+			s.r.perSecond(), ms(s.r.p50), ms(s.r.p99), l.r.perSecond(), ms(l.r.p50), ms(l.r.p99), ms(l.r.p50)/ms(s.r.p50))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for i := range figures[1] {
+		if figures[1][i].isRun {
+			fmt.Fprintf(w, "%s: small %s; large %s\n", figures[1][i].name, figures[0][i].note, figures[1][i].note)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
