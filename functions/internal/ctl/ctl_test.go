@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/ctl"
 	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
@@ -22,6 +23,7 @@ type world struct {
 	t    *testing.T
 	db   *pgxpool.Pool
 	vars map[string]string
+	tp   trace.TracerProvider // the runs' tracer provider; nil: as the OTEL_* variables say
 }
 
 func newWorld(t *testing.T) *world {
@@ -47,6 +49,7 @@ func (w *world) run(args ...string) answer {
 	f := ctl.NewFactory(io)
 	f.Getenv = func(k string) string { return w.vars[k] }
 	f.OSUser = func() string { return "tester" }
+	f.TracerProvider = w.tp
 	code := ctl.Main(context.Background(), f, args)
 	return answer{code, out.String(), errOut.String()}
 }

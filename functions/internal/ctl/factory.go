@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Factory holds what commands depend on, so tests can give their own.
@@ -19,6 +20,9 @@ type Factory struct {
 	HTTPClient *http.Client
 	Now        func() time.Time
 	OSUser     func() string
+	// TracerProvider traces the run and its AWS calls instead of the one the OTEL_*
+	// variables configure (tests); nil in the real process.
+	TracerProvider trace.TracerProvider
 }
 
 // NewFactory is the factory of the real process.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/images"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/telemetry/awstrace"
 )
 
 // ImagesUploadOptions are the flags and dependencies of images upload.
@@ -58,6 +59,8 @@ func (opts *ImagesUploadOptions) client(ctx context.Context) (*s3.Client, error)
 	if err != nil {
 		return nil, err
 	}
+	// A client span per call, child of the run's, and the trace context sent along.
+	awstrace.Append(&cfg.APIOptions, awstrace.Options{TracerProvider: opts.F.TracerProvider})
 	endpoint := opts.F.Getenv("S3_ENDPOINT")
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if endpoint != "" {

@@ -62,11 +62,27 @@ func noUnknownCommand(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// Main runs loyaltyctl with args and returns the exit code.
+// Main runs loyaltyctl with args and returns the exit code. With the OTEL_* variables
+// set, the run is traced (one span, the subcommand's) and its spans are exported before
+// Main returns, whatever the outcome.
 func Main(ctx context.Context, f *Factory, args []string) int {
+	tp, flush, err := f.tracing(ctx)
+	if err != nil {
+		fmt.Fprintf(f.IO.ErrOut, "error [%s]: %v\n", codeOf(err), err)
+		return ExitError
+	}
+	defer flush()
 	root := NewCmdRoot(f)
 	root.SetArgs(args)
+	ctx, span := startRun(ctx, tp, root, args)
 	cmd, err := root.ExecuteContextC(ctx)
+	code := exit(f, cmd, err)
+	endRun(span, cmd, code, err)
+	return code
+}
+
+// exit prints why a run failed and returns its exit code.
+func exit(f *Factory, cmd *cobra.Command, err error) int {
 	if err == nil {
 		return ExitOK
 	}
