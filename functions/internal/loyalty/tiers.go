@@ -38,19 +38,16 @@ func (s *Service) ReviewTiers(ctx context.Context, r CronRun) (Outcome, error) {
 }
 
 // reviewTiersSQL reviews the locked members $1 at $2 (the run's date $3 keys the message):
-//   - earned: the points that count for tiers, earn and refund entries after $2 less 365
-//     days; the window has no upper end, so an earn stamped by a pod whose clock runs a
-//     little ahead still counts (as in earnedInYear);
+//   - earned: the points that count for tiers at $2, tier_points (as in earnedInYear):
+//     earn and refund entries after $2 less 365 days, with no upper end, so an earn stamped
+//     by a pod whose clock runs a little ahead still counts; bounded whatever the history;
 //   - review: the highest-ranked tier whose min_points max(earned, 0) reaches (TierFor),
 //     kept where it ranks below the member's tier (a member no tier holds keeps theirs);
 //   - moved: the members moved down, each told once (tier_down, keyed by member, tier and
 //     run date, as notify does).
 const reviewTiersSQL = `
 	WITH earned AS (
-		SELECT m.id, t.rank, coalesce((
-			SELECT sum(points) FROM point_transactions p
-			WHERE p.member_id = m.id AND p.kind IN ('earn', 'refund')
-			  AND p.created_at > $2::timestamptz - interval '365 days'), 0) AS points
+		SELECT m.id, t.rank, tier_points(m.id, $2::timestamptz) AS points
 		FROM members m JOIN tiers t ON t.id = m.tier_id
 		WHERE m.id = ANY($1::uuid[])
 	), review AS (
