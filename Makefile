@@ -66,7 +66,7 @@ bench-pool: ## earn at 32 callers for pgx pool sizes and statement cache modes (
 # a small database (docs/scaling.md). Takes a while and several GB under /tmp.
 SCALE_MEMBERS ?= 1000000
 bench-scale: ## cost at a large chain's size vs a small one (docs/scaling.md); slow
-	SCALE_MEMBERS=$(SCALE_MEMBERS) nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 3h ./functions/internal/routes/
+	SCALE_MEMBERS=$(SCALE_MEMBERS) nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 3h -v ./functions/internal/routes/
 
 bench-all: ## every benchmark of every package (BENCHTIME=1s by default), e.g. the binary's startup time
 	@test -n "$(BENCH_PKGS)" || { echo "no benchmarks found"; exit 1; }

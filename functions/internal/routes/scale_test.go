@@ -80,7 +80,7 @@ var scaleSeed = []struct{ what, sql string }{
 		SELECT i, gen_random_uuid() AS id, pg_temp.luhn(lpad(i::text, 9, '0')) AS code,
 		       CASE WHEN i % 365 = 0 THEN n - (n - 1) % 5 ELSE n END AS n,
 		       i % 365 = 0 AS lapsed, i % 365 = 1 AS coupon_lapsed, i % 10 = 3 AS silver
-		FROM (SELECT i, 10 + (i * 7919) % 21 AS n FROM generate_series(1, @members::int) i) x`},
+		FROM (SELECT i, 10 + (i::bigint * 7919 % 21)::int AS n FROM generate_series(1, @members::int) i) x`},
 	// Entry k of member i: slot k of n over the member's span, at a fraction 0.1..0.9 of the
 	// slot; lapsed members' span ends exactly at tonight's expiry minus up to 0.9 days.
 	{"entries (staging)", `
