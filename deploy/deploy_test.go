@@ -1152,7 +1152,7 @@ func TestChecksCatchBrokenCopies(t *testing.T) {
 	}{
 		{"kustomize build", "deploy/prod/kustomization.yaml", "  - ../base", "  - ../bsae", overlay(prod), "kustomize build"},
 		{"knative strict decode", "deploy/base/functions.yaml", "timeoutSeconds: 300", "timeoutSecond: 300", overlay(prod), "strict decode"},
-		{"knative validate", "deploy/base/functions.yaml", "containerConcurrency: 50", "containerConcurrency: 5000", overlay(prod), "Validate"},
+		{"knative validate", "deploy/base/functions.yaml", "containerConcurrency: 32", "containerConcurrency: 5000", overlay(prod), "Validate"},
 		{"knative probes", "deploy/base/functions.yaml", "          livenessProbe:\n            httpGet:\n              path: /healthz", "          livenessProbe:\n            httpGet:\n              path: /", overlay(prod), "probes on /healthz"},
 		{"schema: unknown field", "deploy/base/hasura.yaml", "revisionHistoryLimit: 5", "revisionHistoryLimits: 5", overlay(prod), "schema apps/v1 Deployment hasura"},
 		{"schema: wrong type", "deploy/base/app.yaml", "containerPort: 8080", "containerPort: http", overlay(prod), "schema apps/v1 Deployment app"},

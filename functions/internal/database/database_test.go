@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,5 +162,43 @@ func TestIsTransient(t *testing.T) {
 	}
 	if name := database.ConstraintName(&pgconn.PgError{Code: "23505", ConstraintName: "orders_store_receipt_key"}); name != "orders_store_receipt_key" {
 		t.Errorf("ConstraintName = %q", name)
+	}
+}
+
+func TestOpenSizesThePoolByDefaultOrAsDATABASE_URLSays(t *testing.T) {
+	for _, c := range []struct {
+		query string
+		want  int32
+	}{
+		{"", database.DefaultMaxConns},
+		{"&pool_max_conns=16", 16},
+		{"&pool_max_conns=64", 64},
+		{"&pool_max_conns=4", database.MinMaxConns},
+	} {
+		// Open does not connect, so no server is needed at this address.
+		db, err := database.Open(context.Background(), "postgres://u@127.0.0.1:1/db?sslmode=disable"+c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := db.Config().MaxConns; got != c.want {
+			t.Errorf("DATABASE_URL ...%s: MaxConns %d, want %d", c.query, got, c.want)
+		}
+		db.Close()
+	}
+}
+
+// One pod serves containerConcurrency requests at once; the default pool gives each its
+// connection (docs/benchmarks.md, pool and server settings).
+func TestDefaultPoolMatchesTheKnativeContainerConcurrency(t *testing.T) {
+	manifest, err := os.ReadFile("../../../deploy/base/functions.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*containerConcurrency:\s*(\d+)`).FindSubmatch(manifest)
+	if m == nil {
+		t.Fatal("deploy/base/functions.yaml sets no containerConcurrency")
+	}
+	if n, _ := strconv.Atoi(string(m[1])); n != database.DefaultMaxConns {
+		t.Fatalf("containerConcurrency %d, database.DefaultMaxConns %d: keep them equal", n, database.DefaultMaxConns)
 	}
 }

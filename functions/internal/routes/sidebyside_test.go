@@ -456,7 +456,7 @@ func BenchmarkEarnPoolSettings(b *testing.B) {
 	}{{"cache_statement", pgx.QueryExecModeCacheStatement}, {"cache_describe", pgx.QueryExecModeCacheDescribe}, {"exec", pgx.QueryExecModeExec}}
 	var results []sbsResult
 	for _, m := range modes {
-		for _, conns := range []int32{4, 8, 16, 32} {
+		for _, conns := range []int32{4, 8, 10, 16, 32} {
 			b.Run(fmt.Sprintf("%s-conns%d", m.name, conns), func(b *testing.B) {
 				fx := newSBSFixture(b, tunedPool(conns, m.mode), 32)
 				r := drive(b, fmt.Sprintf("%s, %d conns", m.name, conns), 32, d, func(i int64) error {
