@@ -429,7 +429,7 @@ func printSideBySide(w io.Writer, d time.Duration, results []sbsResult) {
 		}
 	}
 	fmt.Fprintf(w, "\nside by side, %s each (%s warm-up), one PostgreSQL cluster:\n\n", d, sbsWarmup)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tcallers\tcalls/s\tp50 ms\tp99 ms\tx ceiling\tx bare\t")
 	for _, r := range results {
 		ratio, vsBare := "-", "-"
@@ -468,7 +468,7 @@ func BenchmarkEarnPoolSettings(b *testing.B) {
 		}
 	}
 	fmt.Fprintf(os.Stdout, "\nearnPoints through HTTP, 32 callers, %s each:\n\n", d)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "pool\tcalls/s\tp50 ms\tp99 ms\t")
 	for _, r := range results {
 		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t\n", r.name, r.perSecond(), float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000)
