@@ -13,7 +13,7 @@ GO_FILES      = $(shell find . \( -path ./.data -o -path ./.git \) -prune -o -na
 .PHONY: help deps dev test vet build lambda bench bench-pool bench-scale bench-all fmt lint migrate docs clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 deps: ## install what make dev and make test need when missing (scripts/install-deps.sh: apt, npm ci)
 	@bash scripts/install-deps.sh test
