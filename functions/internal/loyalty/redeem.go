@@ -138,7 +138,11 @@ func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key stri
 		f.HasReward = err == nil
 		return err
 	})
-	b.Queue(`SELECT count(*) FROM coupons WHERE member_id = $1 AND reward_id = $2 AND status = 'issued' AND expires_at > $3`,
+	// Counted only as far as the reward's per-member limit (none: not at all), so a member's
+	// history of coupons of a reward costs nothing here.
+	b.Queue(`SELECT count(*) FROM (
+			SELECT 1 FROM coupons WHERE member_id = $1 AND reward_id = $2 AND status = 'issued' AND expires_at > $3
+			LIMIT coalesce((SELECT per_member_limit FROM rewards WHERE id = $2), 0)) live`,
 		memberID, rewardID, now).QueryRow(func(row pgx.Row) error { return row.Scan(&f.LiveCoupons) })
 	b.Queue(openLotsSQL, memberID).Query(func(rows pgx.Rows) error {
 		var err error
