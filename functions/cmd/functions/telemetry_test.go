@@ -12,83 +12,22 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
 	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/telemetry/otlptest"
 )
-
-// collector is an OTLP/HTTP trace receiver: POST /v1/traces with a protobuf
-// ExportTraceServiceRequest, as the OpenTelemetry Collector (or ADOT) takes it.
-type collector struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	spans []*tracepb.Span
-}
-
-func newCollector(t *testing.T) *collector {
-	c := &collector{}
-	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req coltracepb.ExportTraceServiceRequest
-		if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" || proto.Unmarshal(body, &req) != nil {
-			http.Error(w, "not an OTLP/HTTP protobuf trace export", http.StatusBadRequest)
-			return
-		}
-		c.mu.Lock()
-		for _, rs := range req.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				c.spans = append(c.spans, ss.Spans...)
-			}
-		}
-		c.mu.Unlock()
-		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(out)
-	}))
-	t.Cleanup(c.srv.Close)
-	return c
-}
-
-// trace waits until a span named name of traceID arrived and returns every span of that trace.
-func (c *collector) trace(t *testing.T, traceID, name string) []*tracepb.Span {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c.mu.Lock()
-		var of []*tracepb.Span
-		found := false
-		for _, s := range c.spans {
-			if hex.EncodeToString(s.TraceId) == traceID {
-				of = append(of, s)
-				found = found || s.Name == name
-			}
-		}
-		c.mu.Unlock()
-		if found {
-			return of
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no span %q of trace %s reached the collector within 15s", name, traceID)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func attrs(s *tracepb.Span) map[string]string {
 	m := map[string]string{}
@@ -214,15 +153,15 @@ func startTraced(t *testing.T, url, otlp string) (p *process, metricsBase string
 func TestEarnPointsIsOneTraceFromTheIncomingTraceparentIntoEverySQLStatement(t *testing.T) {
 	url := pgtest.URL(t)
 	fx := newEarnFixture(t, url)
-	otlp := newCollector(t)
-	p, _ := startTraced(t, url, otlp.srv.URL)
+	otlp := otlptest.New(t)
+	p, _ := startTraced(t, url, otlp.URL)
 
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	status, raw := fx.post(t, p.base, "R-TRACE-1", map[string]string{"traceparent": "00-" + traceID + "-" + parentID + "-01"})
 	if status != http.StatusOK {
 		t.Fatalf("earnPoints: %d %s", status, raw)
 	}
-	spans := otlp.trace(t, traceID, "earnPoints")
+	spans := otlp.Trace(t, traceID, "earnPoints")
 
 	var handler *tracepb.Span
 	for _, s := range spans {
@@ -292,15 +231,15 @@ func TestEarnPointsIsOneTraceFromTheIncomingTraceparentIntoEverySQLStatement(t *
 func TestB3AndAnEventsTraceContextAreHonoured(t *testing.T) {
 	url := pgtest.URL(t)
 	fx := newEarnFixture(t, url)
-	otlp := newCollector(t)
-	p, _ := startTraced(t, url, otlp.srv.URL)
+	otlp := otlptest.New(t)
+	p, _ := startTraced(t, url, otlp.URL)
 
 	// B3 single header, as Knative's queue-proxy may send it.
 	const b3Trace, b3Span = "80f198ee56343ba864fe8b2a57d3eff7", "e457b5a2e4d86bd1"
 	if status, raw := fx.post(t, p.base, "R-B3-1", map[string]string{"b3": b3Trace + "-" + b3Span + "-1"}); status != http.StatusOK {
 		t.Fatalf("earnPoints: %d %s", status, raw)
 	}
-	for _, s := range otlp.trace(t, b3Trace, "earnPoints") {
+	for _, s := range otlp.Trace(t, b3Trace, "earnPoints") {
 		if s.Name == "earnPoints" && hex.EncodeToString(s.ParentSpanId) != b3Span {
 			t.Errorf("B3: earnPoints span's parent = %x, want %s", s.ParentSpanId, b3Span)
 		}
@@ -314,7 +253,7 @@ func TestB3AndAnEventsTraceContextAreHonoured(t *testing.T) {
 		`"trace_context":{"trace_id":%q,"span_id":%q}}}`, eventID, fx.memberID, rowTrace, rowSpan)
 	postJSON(t, p.base+"/member_welcome", body, map[string]string{"traceparent": "00-11111111111111111111111111111111-2222222222222222-01"})
 	padded := "00000000000000000af7651916cd43dd"
-	for _, s := range otlp.trace(t, padded, "member_welcome") {
+	for _, s := range otlp.Trace(t, padded, "member_welcome") {
 		if s.Name != "member_welcome" {
 			continue
 		}

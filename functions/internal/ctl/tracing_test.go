@@ -7,11 +7,7 @@ package ctl_test
 import (
 	"encoding/hex"
 	"image/color"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel"
@@ -19,11 +15,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/telemetry/otlptest"
 )
 
 func spanAttrs(s sdktrace.ReadOnlySpan) map[string]string {
@@ -143,47 +138,6 @@ func TestAnImageUploadIsTheCommandsSpanWithAClientSpanPerS3Call(t *testing.T) {
 	}
 }
 
-// collector is an OTLP/HTTP trace receiver keeping the spans it was sent.
-type collector struct {
-	URL   string
-	mu    sync.Mutex
-	spans []*tracepb.Span
-}
-
-func newCollector(t *testing.T) *collector {
-	c := &collector{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req coltracepb.ExportTraceServiceRequest
-		if r.URL.Path != "/v1/traces" || proto.Unmarshal(body, &req) != nil {
-			http.Error(w, "not an OTLP/HTTP protobuf trace export", http.StatusBadRequest)
-			return
-		}
-		c.mu.Lock()
-		for _, rs := range req.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				c.spans = append(c.spans, ss.Spans...)
-			}
-		}
-		c.mu.Unlock()
-		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(out)
-	}))
-	t.Cleanup(srv.Close)
-	c.URL = srv.URL
-	return c
-}
-
-// received returns the spans received so far and forgets them.
-func (c *collector) received() []*tracepb.Span {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.spans
-	c.spans = nil
-	return s
-}
-
 func TestWithAnOTLPEndpointEveryRunsSpansAreExportedBeforeMainReturns(t *testing.T) {
 	// Main installs the global tracer provider and propagator, as the process needs; put
 	// back the test binary's.
@@ -194,7 +148,7 @@ func TestWithAnOTLPEndpointEveryRunsSpansAreExportedBeforeMainReturns(t *testing
 	reward := lt.Reward(t, w.db, lt.RewardSpec{})
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, reward+".png"), pngOf(t, color.RGBA{G: 200, A: 255}))
-	c := newCollector(t)
+	c := otlptest.New(t)
 
 	// No OTEL_* variable: no tracer provider is installed.
 	w.want(w.run("check", "invariants"), 0)
@@ -209,7 +163,7 @@ func TestWithAnOTLPEndpointEveryRunsSpansAreExportedBeforeMainReturns(t *testing
 		t.Errorf("stderr with tracing: %q", a.errOut)
 	}
 	// No waiting: Main flushed them.
-	spans := c.received()
+	spans := c.Received()
 	byName := map[string]*tracepb.Span{}
 	for _, s := range spans {
 		byName[s.Name] = s
@@ -227,7 +181,7 @@ func TestWithAnOTLPEndpointEveryRunsSpansAreExportedBeforeMainReturns(t *testing
 	// A failed run is exported too.
 	delete(w.vars, "S3_BUCKET")
 	w.want(w.run("images", "upload", dir, "--kind", "rewards"), 1, "[config]", "S3_BUCKET")
-	spans = c.received()
+	spans = c.Received()
 	if len(spans) != 1 || spans[0].Name != "loyaltyctl images upload" || spans[0].Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR {
 		t.Fatalf("after a failed run the collector got %v, want its span as an error", spans)
 	}
