@@ -73,8 +73,8 @@ func (s *Service) AdjustPoints(ctx context.Context, c Caller, in AdjustPointsInp
 			return fail(CodeInsufficientPoints, "the balance is %d; it cannot go below zero", m.Balance)
 		}
 		reason := in.Reason
-		e, err := planEntry(ctx, tx, &m, entry{Kind: KindAdjust, Points: in.Points, Reason: &reason, Key: key, At: now, By: c.actor()},
-			append([]Lot{}, lots...))
+		e, err := planEntry(&m, entry{Kind: KindAdjust, Points: in.Points, Reason: &reason, Key: key, At: now, By: c.actor()},
+			lots)
 		if err != nil {
 			return err
 		}

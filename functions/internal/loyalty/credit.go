@@ -37,11 +37,11 @@ type creditFacts struct {
 	Earn *credited
 }
 
-// creditReads queues the reads of f on b. members is a condition on members m naming the
-// member to lock ($1 of memberArgs), orders one on orders o naming the order (nil: the
-// caller reads the order itself), campaigns the reads of the order's store and paid_at.
+// creditReads queues the reads of f on b: Order is a condition on orders o naming the order
+// (locked first), Member one on members m naming the member to lock, Campaigns the query of
+// the campaigns of the order's store and paid_at.
 type creditReads struct {
-	Order      string // condition on orders o; "" when the order is read elsewhere
+	Order      string // condition on orders o
 	OrderArgs  []any
 	Member     string // condition on members m
 	MemberArgs []any
@@ -51,24 +51,22 @@ type creditReads struct {
 }
 
 func (r creditReads) queue(b *pgx.Batch, f *creditFacts) {
-	if r.Order != "" {
-		b.Queue(`SELECT `+orderColumnsOf("o")+`, t.id, coalesce(t.points, 0), coalesce(t.balance_after, 0), coalesce(t.campaign_ids::text[], '{}')
-			FROM orders o LEFT JOIN point_transactions t ON t.idempotency_key = 'earn:' || o.id::text
-			WHERE `+r.Order+` FOR UPDATE OF o`, r.OrderArgs...).QueryRow(func(row pgx.Row) error {
-			var id *string
-			var e credited
-			err := row.Scan(append(f.Order.fields(), &id, &e.Points, &e.BalanceAfter, &e.CampaignIDs)...)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			f.HasOrder = err == nil
-			if err == nil && id != nil {
-				e.TransactionID, e.Duplicate = *id, true
-				f.Earn = &e
-			}
-			return err
-		})
-	}
+	b.Queue(`SELECT `+orderColumnsOf("o")+`, t.id, coalesce(t.points, 0), coalesce(t.balance_after, 0), coalesce(t.campaign_ids::text[], '{}')
+		FROM orders o LEFT JOIN point_transactions t ON t.idempotency_key = 'earn:' || o.id::text
+		WHERE `+r.Order+` FOR UPDATE OF o`, r.OrderArgs...).QueryRow(func(row pgx.Row) error {
+		var id *string
+		var e credited
+		err := row.Scan(append(f.Order.fields(), &id, &e.Points, &e.BalanceAfter, &e.CampaignIDs)...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		f.HasOrder = err == nil
+		if err == nil && id != nil {
+			e.TransactionID, e.Duplicate = *id, true
+			f.Earn = &e
+		}
+		return err
+	})
 	queueLockMember(b, r.Member, r.MemberArgs, &f.Member, &f.HasMember)
 	queueTierFacts(b, r.Member, r.MemberArgs, r.At, &f.TierPoints, &f.Tiers)
 	queueSettings(b, &f.Settings)
@@ -156,7 +154,7 @@ func creditOrder(ctx context.Context, tx pgx.Tx, f *creditFacts, o order, w orde
 	if best, ok := TierFor(f.Tiers, max(f.TierPoints+points, 0)); ok && best.Rank > tier.Rank && !refundedFirst {
 		tier, newTier = best, &best.ID
 	}
-	e, err := planEntry(ctx, tx, m, entry{Kind: KindEarn, Points: points, OrderID: &o.ID, StoreID: &o.StoreID, Key: "earn:" + o.ID,
+	e, err := planEntry(m, entry{Kind: KindEarn, Points: points, OrderID: &o.ID, StoreID: &o.StoreID, Key: "earn:" + o.ID,
 		At: now, CampaignIDs: applied, By: by}, nil)
 	if err != nil {
 		return credited{}, err

@@ -46,7 +46,7 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 	missed := false // the member code named no member
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		missed = false
-		r, err := s.readEarn(ctx, tx, c, in, qrToken, qrErr, now)
+		r, err := readEarn(ctx, tx, c, in, qrToken, qrErr, now)
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ type earnReads struct {
 	qrUsedFor *string // the order the QR token credited, if any
 }
 
-func (s *Service) readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr MemberQR, qrErr error, now time.Time) (earnReads, error) {
+func readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr MemberQR, qrErr error, now time.Time) (earnReads, error) {
 	var r earnReads
 	b := &pgx.Batch{}
 	b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(r.access.scan)

@@ -105,7 +105,15 @@ var errDuplicate = errors.New("ledger entry already posted")
 // The entry and the balance it leaves must fit GraphQL's Int; what would leave that range is
 // refused with invalid_input before anything is written.
 func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) (posted, error) {
-	w, err := planEntry(ctx, tx, m, e, nil)
+	var lots []Lot
+	if e.Points < 0 && m.Balance > 0 {
+		// Only a debit of a positive balance takes from lots.
+		var err error
+		if lots, err = openLots(ctx, tx, m.ID); err != nil {
+			return posted{}, err
+		}
+	}
+	w, err := planEntry(m, e, lots)
 	if err != nil {
 		return posted{}, err
 	}
@@ -137,25 +145,26 @@ type entryWrite struct {
 	LotTakes []int64
 }
 
-// planEntry decides what e moves for the locked member m. A debit the lots pay for reads
-// the open lots under the lock, unless the caller read them already (lots non-nil).
-func planEntry(ctx context.Context, tx pgx.Tx, m *member, e entry, lots []Lot) (entryWrite, error) {
+// planEntry decides what e moves for the locked member m: the balance after it and, for a
+// debit the lots pay for, which of lots (the member's open lots, read under the lock) give
+// how much. A credit needs no lots.
+func planEntry(m *member, e entry, lots []Lot) (entryWrite, error) {
 	w := entryWrite{entry: e, ID: uuid.NewString(), Member: m.ID}
 	var err error
 	if w.After, w.LotDelta, err = moveBalance(m.Balance, e.Points); err != nil || w.LotDelta >= 0 {
 		return w, err
 	}
-	if lots == nil {
-		rows, err := tx.Query(ctx, openLotsSQL, m.ID)
-		if err != nil {
-			return w, err
-		}
-		if lots, err = pgx.CollectRows(rows, scanLot); err != nil {
-			return w, err
-		}
-	}
 	w.LotIDs, w.LotTakes, err = lotTakes(lots, -w.LotDelta, e.Reverses)
 	return w, err
+}
+
+// openLots reads the member's open lots, for a debit to take from.
+func openLots(ctx context.Context, tx pgx.Tx, memberID string) ([]Lot, error) {
+	rows, err := tx.Query(ctx, openLotsSQL, memberID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanLot)
 }
 
 // args are the named arguments of entryCTEs; tier, when set, is the member's new tier.

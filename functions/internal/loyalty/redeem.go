@@ -57,8 +57,8 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 		}
 		res := RedeemRewardOutput{CouponID: uuid.NewString(), CouponCode: NewCouponCode(), ExpiresAt: now.AddDate(0, 0, r.ValidDays),
 			PointsSpent: r.Cost}
-		e, err := planEntry(ctx, tx, m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &res.CouponID, Key: key, At: now, By: c.actor()},
-			append([]Lot{}, f.Lots...))
+		e, err := planEntry(m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &res.CouponID, Key: key, At: now, By: c.actor()},
+			f.Lots)
 		if err != nil {
 			return err
 		}

@@ -86,7 +86,7 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 			balance := f.Holder.Balance
 			r = reversal{Balance: &balance}
 			if ok {
-				w, err := planEntry(ctx, tx, &f.Holder, e, append([]Lot{}, f.Lots...))
+				w, err := planEntry(&f.Holder, e, f.Lots)
 				if err != nil {
 					return err
 				}
