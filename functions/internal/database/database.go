@@ -58,27 +58,28 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
-// Beginner is what InTx needs: a pool, or a connection in tests.
-type Beginner interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
-}
-
 // Attempts is how often InTx runs a transaction that keeps hitting serialization failures or
 // deadlocks before it gives up with a Transient error.
 const Attempts = 8
 
 // InTx runs fn in a READ COMMITTED transaction and commits it. A serialization failure,
-// deadlock or ErrRaced rolls back and runs fn again after a jittered pause; fn must therefore have no
-// effects outside the transaction. Faults a later retry may cure come back as *Transient.
-func InTx(ctx context.Context, db Beginner, fn func(pgx.Tx) error) error {
+// deadlock or ErrRaced rolls back and runs fn again after a jittered pause; fn must therefore
+// have no effects outside the transaction. Faults a later retry may cure come back as
+// *Transient.
+//
+// The transaction's BEGIN goes with fn's first statement, and fn may send its last write
+// with the COMMIT (CommitWith): a transaction of one batch of reads and one write is two
+// round trips. Once CommitWith has committed, fn is not run again, whatever it returns.
+func InTx(ctx context.Context, db Pool, fn func(pgx.Tx) error) error {
 	var err error
-	for attempt := 1; attempt <= Attempts; attempt++ {
-		err = pgx.BeginTxFunc(ctx, db, pgx.TxOptions{}, fn)
-		if err == nil || !retryable(err) {
+	for n := 1; n <= Attempts; n++ {
+		var committed bool
+		committed, err = attempt(ctx, db, fn)
+		if err == nil || committed || !retryable(err) {
 			break
 		}
-		if attempt < Attempts {
-			pause := time.Duration(attempt) * time.Duration(5+rand.IntN(20)) * time.Millisecond
+		if n < Attempts {
+			pause := time.Duration(n) * time.Duration(5+rand.IntN(20)) * time.Millisecond
 			select {
 			case <-time.After(pause):
 			case <-ctx.Done():

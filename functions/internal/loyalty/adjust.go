@@ -78,15 +78,12 @@ func (s *Service) AdjustPoints(ctx context.Context, c Caller, in AdjustPointsInp
 		if err != nil {
 			return err
 		}
-		var p posted
-		err = tx.QueryRow(ctx, postSQL, e.args(st.PointsValidityDays, nil)).Scan(&p.ID, &p.BalanceAfter)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return database.ErrRaced // the key taken meanwhile: the retry answers it
-		}
-		if err != nil {
+		w := &pgx.Batch{}
+		w.Queue(postLastSQL, e.args(st.PointsValidityDays, nil))
+		if err := database.CommitWith(ctx, tx, w); err != nil {
 			return err
 		}
-		out = AdjustPointsOutput{TransactionID: p.ID, PointsBalance: p.BalanceAfter}
+		out = AdjustPointsOutput{TransactionID: e.ID, PointsBalance: e.After}
 		return nil
 	})
 	return out, err

@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
 	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/memberqr"
 )
 
 // parallel runs fn n times at once and returns how many calls succeeded and the refusal codes
@@ -212,4 +214,30 @@ func TestMixedOperationsKeepEveryInvariant(t *testing.T) {
 		t.Fatalf("reward with stock 40 issued %d coupons", n)
 	}
 	// CheckInvariants runs at cleanup (newWorld).
+}
+
+func TestConcurrentEarnsOfOneMemberQRTokenOnManyReceiptsCreditOne(t *testing.T) {
+	w := newWorld(t)
+	qr, err := memberqr.New("a-test-key-of-at-least-32-characters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = loyalty.New(w.db, loyalty.WithClock(func() time.Time { return w.now }), loyalty.WithQRTokens(qr))
+	id, _ := lt.Member(t, w.db)
+	card := must[loyalty.MemberCardOutput](t)(w.svc.MemberCard(context.Background(), member(id), struct{}{}))
+	ok, codes := parallel(t, 12, func(i int) error {
+		_, err := w.svc.EarnPoints(context.Background(), w.crew, loyalty.EarnPointsInput{StoreID: w.store,
+			ReceiptNo: fmt.Sprintf("QR-%d", i), Amount: 1000, MemberQRToken: &card.QRToken})
+		return err
+	})
+	if ok != 1 || codes[loyalty.CodeQRInvalid] != 11 || len(codes) != 1 {
+		t.Fatalf("ok %d refusals %v; want one receipt credited and 11 qr_invalid (the token serves one receipt)", ok, codes)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_transactions WHERE kind = 'earn'`); n != 1 {
+		t.Fatalf("%d earn entries, want 1", n)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM member_qr_uses`); n != 1 {
+		t.Fatalf("%d uses of the token recorded, want 1", n)
+	}
+	lt.CheckInvariants(t, w.db)
 }

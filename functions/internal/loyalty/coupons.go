@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // UseCoupon marks a member's coupon used at the counter of a store.
@@ -62,9 +64,11 @@ func (s *Service) UseCoupon(ctx context.Context, c Caller, in UseCouponInput) (U
 		case onlyStore != nil && *onlyStore != in.StoreID:
 			return fail(CodeCouponWrongStore, "coupon %s is only honoured at another store", code)
 		}
-		_, err := tx.Exec(ctx, `UPDATE coupons SET status = 'used', used_at = $2, used_store_id = $3, used_by = $4 WHERE id = $1`, out.CouponID, now, in.StoreID, c.actor())
+		// The coupon is locked: the update cannot lose a race, and goes with the COMMIT.
+		w := &pgx.Batch{}
+		w.Queue(`UPDATE coupons SET status = 'used', used_at = $2, used_store_id = $3, used_by = $4 WHERE id = $1`, out.CouponID, now, in.StoreID, c.actor())
 		out.UsedAt = now
-		return err
+		return database.CommitWith(ctx, tx, w)
 	})
 	if err == nil {
 		s.observer.Coupons(CouponUsed, 1)

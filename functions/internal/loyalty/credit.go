@@ -1,12 +1,13 @@
 package loyalty
 
 // Crediting an order, in as few round trips as its guarantees allow. Everything the credit
-// reads goes to PostgreSQL as one batch (creditReads), the order's row locked before the
-// member's as on every path that locks both; Go decides; the writes go as one data-modifying
-// statement (creditSQL). The member stays locked from the read to the commit, so the
-// balance, the lots and the tier points read are the ones written over. A receipt or QR token
-// that did not exist at the read (nothing to lock yet) but that a concurrent earn wrote before
-// this one's write makes the write do nothing; it then answers database.ErrRaced, and the
+// reads goes to PostgreSQL as one batch (creditReads, with the transaction's BEGIN), the
+// order's row locked before the member's as on every path that locks both; Go decides; the
+// writes go as one data-modifying statement (creditSQL), with the COMMIT when nothing follows
+// them. The member stays locked from the read to the commit, so the balance, the lots and the
+// tier points read are the ones written over. A receipt or QR token that did not exist at the
+// read (nothing to lock yet) but that a concurrent earn wrote before this one's write makes
+// the write fail in SQL (unless_raced, a serialization failure) before its COMMIT, and the
 // transaction runs again and sees the other's work.
 
 import (
@@ -17,8 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // creditFacts is what crediting an order reads.
@@ -116,7 +115,8 @@ var orderSQL = map[orderWrite]string{
 
 // creditSQL writes an order's earn: the order (per orderWrite), the earn entry with what it
 // moves (entryCTEs), and the use of the member's QR token, each only if the step before it
-// wrote; it answers how many rows the order, the entry and the token's use wrote.
+// wrote. A step that wrote nothing (a concurrent earn took the receipt, the entry's key or
+// the token first) fails the statement with unless_raced.
 func creditSQL(w orderWrite) string {
 	return `WITH o AS (` + orderSQL[w] + `),
 	` + entryCTEs("EXISTS (SELECT 1 FROM o)") + `,
@@ -125,7 +125,9 @@ func creditSQL(w orderWrite) string {
 		SELECT @qr_token_id::text, @member_id::uuid, o.id, @at::timestamptz FROM o, t WHERE @qr_token_id::text IS NOT NULL
 		ON CONFLICT (token_id) DO NOTHING
 		RETURNING 1)
-	SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM t), (SELECT count(*) FROM q)`
+	SELECT unless_raced(EXISTS (SELECT 1 FROM o), 'the receipt')
+	   AND unless_raced(EXISTS (SELECT 1 FROM t), 'the earn entry')
+	   AND unless_raced(@qr_token_id::text IS NULL OR EXISTS (SELECT 1 FROM q), 'the member QR token')`
 }
 
 // creditOrder credits order o to the locked member f.Member, once per order whichever path
@@ -135,8 +137,10 @@ func creditSQL(w orderWrite) string {
 // then is the tier checked, so an upgrade sees the net points. The member's first qualifying
 // order settles their referral. An order credited before answers its first entry, Duplicate.
 // qr, when set, is the member QR token that named the member: its use is recorded with the
-// order.
-func creditOrder(ctx context.Context, tx pgx.Tx, f *creditFacts, o order, w orderWrite, receiptNo string, qr *MemberQR, now time.Time, by *string) (credited, error) {
+// order. When nothing has to follow the credit's write (no refund to reverse, no referral to
+// settle), and last is not nil, the write is queued on last, the transaction's last
+// statements, which the caller sends with the COMMIT; otherwise it is sent now.
+func creditOrder(ctx context.Context, tx pgx.Tx, last *pgx.Batch, f *creditFacts, o order, w orderWrite, receiptNo string, qr *MemberQR, now time.Time, by *string) (credited, error) {
 	m, st := &f.Member, f.Settings
 	if f.Earn != nil {
 		return *f.Earn, nil
@@ -164,16 +168,16 @@ func creditOrder(ctx context.Context, tx pgx.Tx, f *creditFacts, o order, w orde
 	if qr != nil {
 		args["qr_token_id"] = qr.TokenID
 	}
-	var orders, entries, qrUses int
-	if err := tx.QueryRow(ctx, creditSQL(w), args).Scan(&orders, &entries, &qrUses); err != nil {
-		return credited{}, err
-	}
-	if orders == 0 || entries == 0 || (qr != nil && qrUses == 0) {
-		return credited{}, database.ErrRaced
-	}
 	txID, after := e.ID, e.After
 	m.Balance = after
 	m.TierID, m.TierRank, m.MultiplierPct = tier.ID, tier.Rank, tier.MultiplierPct
+	if last != nil && !refundedFirst && !referralDue(m, o, st) {
+		last.Queue(creditSQL(w), args)
+		return credited{TransactionID: txID, Points: points, BalanceAfter: after, CampaignIDs: applied}, nil
+	}
+	if _, err := tx.Exec(ctx, creditSQL(w), args); err != nil {
+		return credited{}, err
+	}
 	if refundedFirst {
 		if _, err := reverseFor(ctx, tx, m, o, earnEntry{ID: txID, Points: points}, nil, now, by); err != nil {
 			return credited{}, err

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // Delivery identifies one event or cron delivery from Hasura: every redelivery of the same
@@ -59,28 +61,29 @@ func claimDelivery(ctx context.Context, tx pgx.Tx, d Delivery, reads func(*pgx.B
 	return first, false, nil
 }
 
-// finishDelivery stores what the delivery did and marks earlier failures of it resolved.
-func finishDelivery(ctx context.Context, tx pgx.Tx, d Delivery, out Outcome) error {
+// queueFinishDelivery queues on b the storing of what the delivery did and the marking of
+// earlier failures of it as resolved.
+func queueFinishDelivery(b *pgx.Batch, d Delivery, out Outcome) error {
 	raw, err := json.Marshal(out)
 	if err != nil {
 		return err
 	}
-	// One round trip for both.
-	b := &pgx.Batch{}
 	b.Queue(`UPDATE trigger_deliveries SET result = $3 WHERE trigger = $1 AND delivery_id = $2`, d.Trigger, d.ID, raw)
 	b.Queue(`UPDATE trigger_failures SET resolved_at = now() WHERE trigger = $1 AND delivery_id = $2 AND resolved_at IS NULL`, d.Trigger, d.ID)
-	return tx.SendBatch(ctx, b).Close()
+	return nil
 }
 
 // once runs effect in one transaction with the delivery's record, so the effect happens once
 // however often, and however concurrently, Hasura delivers d.
 func (s *Service) once(ctx context.Context, d Delivery, effect func(pgx.Tx) (Outcome, error)) (Outcome, error) {
-	return s.onceReading(ctx, d, nil, effect)
+	return s.onceReading(ctx, d, nil, func(tx pgx.Tx, _ *pgx.Batch) (Outcome, error) { return effect(tx) })
 }
 
 // onceReading is once with the effect's first reads queued by reads into the round trip that
-// claims the delivery; they have run when effect starts.
-func (s *Service) onceReading(ctx context.Context, d Delivery, reads func(*pgx.Batch), effect func(pgx.Tx) (Outcome, error)) (Outcome, error) {
+// claims the delivery; they have run when effect starts. What effect queues on last goes to
+// PostgreSQL after it returns, with the delivery's outcome and the COMMIT, in one round trip:
+// statements whose answers decide nothing (see database.CommitWith).
+func (s *Service) onceReading(ctx context.Context, d Delivery, reads func(*pgx.Batch), effect func(tx pgx.Tx, last *pgx.Batch) (Outcome, error)) (Outcome, error) {
 	if d.ID == "" {
 		return Outcome{}, errors.New("delivery without an id")
 	}
@@ -91,10 +94,14 @@ func (s *Service) onceReading(ctx context.Context, d Delivery, reads func(*pgx.B
 			out = first
 			return err
 		}
-		if out, err = effect(tx); err != nil {
+		last := &pgx.Batch{}
+		if out, err = effect(tx, last); err != nil {
 			return err
 		}
-		return finishDelivery(ctx, tx, d, out)
+		if err := queueFinishDelivery(last, d, out); err != nil {
+			return err
+		}
+		return database.CommitWith(ctx, tx, last)
 	})
 	return out, err
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // EarnPoints credits a paid receipt to a member, at the counter. The same (store, receipt)
@@ -93,13 +95,14 @@ func (s *Service) EarnPoints(ctx context.Context, c Caller, in EarnPointsInput) 
 				return err
 			}
 		}
-		res, err := creditOrder(ctx, tx, f, o, w, in.ReceiptNo, qr, now, c.actor())
+		last := &pgx.Batch{}
+		res, err := creditOrder(ctx, tx, last, f, o, w, in.ReceiptNo, qr, now, c.actor())
 		if err != nil {
 			return err
 		}
 		out = EarnPointsOutput{TransactionID: res.TransactionID, MemberID: m.ID, PointsEarned: res.Points,
 			PointsBalance: res.BalanceAfter, TierID: m.TierID, Duplicate: res.Duplicate, CampaignIDs: res.CampaignIDs}
-		return nil
+		return database.CommitWith(ctx, tx, last)
 	})
 	if err == nil && !out.Duplicate {
 		s.observer.Points(KindEarn, out.PointsEarned)

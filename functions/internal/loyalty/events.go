@@ -59,7 +59,7 @@ func (s *Service) CreditPaidOrder(ctx context.Context, d Delivery, orderID strin
 			At: now, Campaigns: campaignsOfOrderSQL, CampArgs: []any{orderID},
 		}.queue(b, f)
 	}
-	return s.onceReading(ctx, d, reads, func(tx pgx.Tx) (Outcome, error) {
+	return s.onceReading(ctx, d, reads, func(tx pgx.Tx, last *pgx.Batch) (Outcome, error) {
 		o, st := f.Order, f.Settings
 		switch {
 		case !f.HasOrder:
@@ -73,7 +73,7 @@ func (s *Service) CreditPaidOrder(ctx context.Context, d Delivery, orderID strin
 		case o.Amount > st.MaxOrderAmount:
 			return Outcome{Skipped: fmt.Sprintf("amount %d is above max_order_amount", o.Amount)}, nil
 		}
-		c, err := creditOrder(ctx, tx, f, o, orderAsIs, "", nil, now, nil)
+		c, err := creditOrder(ctx, tx, last, f, o, orderAsIs, "", nil, now, nil)
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -139,7 +139,7 @@ func (s *Service) TransactionPosted(ctx context.Context, d Delivery, transaction
 		queueLockMember(b, holder, []any{transactionID}, &m, &hasMember)
 		queueTierFacts(b, holder, []any{transactionID}, now, &tierPoints, &tiers)
 	}
-	return s.onceReading(ctx, d, reads, func(tx pgx.Tx) (Outcome, error) {
+	return s.onceReading(ctx, d, reads, func(tx pgx.Tx, w *pgx.Batch) (Outcome, error) {
 		switch {
 		case !found:
 			return Outcome{Skipped: "no such transaction"}, nil
@@ -148,8 +148,8 @@ func (s *Service) TransactionPosted(ctx context.Context, d Delivery, transaction
 		case m.Deleted:
 			return Outcome{Skipped: "member was deleted"}, nil
 		}
-		// And one to write: the upgrade if the entry earned one, and the notifications.
-		w := &pgx.Batch{}
+		// And one to write, with the COMMIT: the upgrade if the entry earned one, and the
+		// notifications.
 		if best, ok := TierFor(tiers, max(tierPoints, 0)); kind == KindEarn && ok && best.Rank > m.TierRank {
 			w.Queue(`UPDATE members SET tier_id = $2 WHERE id = $1`, m.ID, best.ID)
 			if err := queueNotify(w, m.ID, "tier_up", nil, "tier:"+m.ID+":"+best.ID+":"+transactionID, now, message{
@@ -159,9 +159,6 @@ func (s *Service) TransactionPosted(ctx context.Context, d Delivery, transaction
 			}
 		}
 		if err := queueNotify(w, m.ID, kind, &transactionID, "tx:"+transactionID, now, transactionMessage(kind, points)); err != nil {
-			return Outcome{}, err
-		}
-		if err := tx.SendBatch(ctx, w).Close(); err != nil {
 			return Outcome{}, err
 		}
 		return Outcome{Points: points}, nil

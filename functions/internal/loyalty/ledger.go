@@ -133,6 +133,11 @@ func post(ctx context.Context, tx pgx.Tx, m *member, e entry, validityDays int) 
 // was used before.
 var postSQL = `WITH ` + entryCTEs("true") + ` SELECT id, balance_after FROM t`
 
+// postLastSQL is postSQL as a transaction's last write, sent with its COMMIT: a key used
+// meanwhile fails it (unless_raced) instead of answering no row, and the transaction runs
+// again and finds the entry under the key.
+var postLastSQL = `WITH ` + entryCTEs("true") + ` SELECT unless_raced(EXISTS (SELECT 1 FROM t), 'the entry key')`
+
 // entryWrite is a ledger entry with what it moves, decided before it is written.
 type entryWrite struct {
 	entry

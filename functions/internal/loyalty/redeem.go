@@ -65,16 +65,16 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 		res.PointsBalance = e.After
 		args := e.args(0, nil)
 		args["reward_id"], args["code"], args["expires"] = in.RewardID, res.CouponCode, res.ExpiresAt
-		var stocked, coupons, entries int
-		err = tx.QueryRow(ctx, redeemSQL(r.Stock != nil), args).Scan(&stocked, &coupons, &entries)
-		switch {
-		case err != nil:
+		// The write goes with the COMMIT. Out of stock, it wrote nothing, and the empty
+		// transaction's commit releases the member.
+		var stocked int
+		w := &pgx.Batch{}
+		w.Queue(redeemSQL(r.Stock != nil), args).QueryRow(func(row pgx.Row) error { return row.Scan(&stocked) })
+		if err := database.CommitWith(ctx, tx, w); err != nil {
 			return err
-		case stocked == 0:
+		}
+		if stocked == 0 {
 			return fail(CodeOutOfStock, "%s is out of stock", r.Name)
-		case coupons == 0 || entries == 0:
-			// A coupon code drawn twice (rare), or the key taken meanwhile: run again.
-			return database.ErrRaced
 		}
 		out = res
 		issued = true
@@ -155,7 +155,9 @@ func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key stri
 // redeemSQL issues a coupon: one from stock when the reward has a stock (the conditional
 // update is the stock guard: it waits for concurrent redeemers and re-reads stock, so a reward
 // never issues more than it had), the coupon, the redeem entry, the balance and the lots, each
-// step only if the one before it wrote; it answers how many rows each step wrote.
+// step only if the one before it wrote; it answers how many coupons the stock gave (0: out
+// of stock, nothing written). A coupon code drawn twice (rare) or the key taken meanwhile
+// fails the statement with unless_raced, and the transaction runs again.
 func redeemSQL(stocked bool) string {
 	stock := `SELECT @reward_id::uuid AS id`
 	if stocked {
@@ -168,5 +170,7 @@ func redeemSQL(stocked bool) string {
 		ON CONFLICT (code) DO NOTHING
 		RETURNING id),
 	` + entryCTEs("EXISTS (SELECT 1 FROM c)") + `
-	SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM c), (SELECT count(*) FROM t)`
+	SELECT (SELECT count(*) FROM s)
+	WHERE unless_raced(NOT EXISTS (SELECT 1 FROM s) OR EXISTS (SELECT 1 FROM c), 'the coupon code')
+	  AND unless_raced(NOT EXISTS (SELECT 1 FROM c) OR EXISTS (SELECT 1 FROM t), 'the redemption key')`
 }

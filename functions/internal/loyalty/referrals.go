@@ -12,6 +12,12 @@ import (
 // ReasonReferral is the reason of both referral bonus entries.
 const ReasonReferral = "referral"
 
+// referralDue tells whether order o settles m's referral: m was referred, the referral is not
+// settled yet, and o is large enough.
+func referralDue(m *member, o order, st Settings) bool {
+	return m.ReferredBy != nil && !m.ReferralPaid && o.Amount >= st.ReferralMinAmount
+}
+
 // settleReferral pays the referral of the locked member m (the referee) when o, just credited,
 // is their first order of at least referral_min_amount: referee_bonus_points to them and
 // referral_bonus_points to the referrer, each one bonus entry, once per referee. The referee's
@@ -20,7 +26,7 @@ const ReasonReferral = "referral"
 // calendar year (programme time zone), or deleted, gets nothing; the referee still gets theirs.
 // Refunds do not take either bonus back.
 func settleReferral(ctx context.Context, tx pgx.Tx, m *member, o order, st Settings, now time.Time) error {
-	if m.ReferredBy == nil || m.ReferralPaid || o.Amount < st.ReferralMinAmount {
+	if !referralDue(m, o, st) {
 		return nil
 	}
 	if _, err := tx.Exec(ctx, `UPDATE members SET referral_order_id = $2 WHERE id = $1 AND referral_order_id IS NULL`, m.ID, o.ID); err != nil {

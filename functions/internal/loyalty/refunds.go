@@ -102,21 +102,14 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 		if key != "" {
 			args["request_key"] = key
 		}
-		entries := 0
 		if due != nil {
 			for k, v := range due.args(0, nil) {
 				args[k] = v
 			}
-			entries = 1
 		}
-		var written int
-		if err := tx.QueryRow(ctx, refundSQL(due != nil), args).Scan(&written); err != nil {
-			return err
-		}
-		if written != entries {
-			return database.ErrRaced // the refund step's key was taken meanwhile
-		}
-		return nil
+		w := &pgx.Batch{}
+		w.Queue(refundSQL(due != nil), args)
+		return database.CommitWith(ctx, tx, w)
 	})
 	return out, err
 }
@@ -204,12 +197,12 @@ func readRefund(ctx context.Context, tx pgx.Tx, c Caller, in RefundOrderInput, k
 }
 
 // refundSQL records a refund: the order's refunded amount, the reversal entry when one is
-// due (entryCTEs), and the request under its idempotency key; it answers how many entries it
-// wrote.
+// due (entryCTEs), and the request under its idempotency key. It goes with the COMMIT: a
+// reversal key taken meanwhile fails it (unless_raced), and the transaction runs again.
 func refundSQL(reverses bool) string {
-	entry, written := ``, `0`
+	entry, written := ``, `true`
 	if reverses {
-		entry, written = entryCTEs("true")+`,`, `(SELECT count(*) FROM t)`
+		entry, written = entryCTEs("true")+`,`, `unless_raced(EXISTS (SELECT 1 FROM t), 'the reversal key')`
 	}
 	return `WITH o AS (
 		UPDATE orders SET refunded_amount = @refunded::bigint, status = @status::text

@@ -1,0 +1,1 @@
+DROP FUNCTION public.unless_raced(boolean, text);
