@@ -241,3 +241,34 @@ func TestConcurrentEarnsOfOneMemberQRTokenOnManyReceiptsCreditOne(t *testing.T) 
 	}
 	lt.CheckInvariants(t, w.db)
 }
+
+func TestConcurrentRedeemsFromOneMemberKeepThePerMemberLimitAndTheStock(t *testing.T) {
+	w := newWorld(t)
+	id, _ := lt.Member(t, w.db)
+	lt.Give(t, w.svc, id, 10000)
+	limit, stock := 3, 40
+	limited := lt.Reward(t, w.db, lt.RewardSpec{Cost: 10, PerMemberLimit: &limit})
+	stocked := lt.Reward(t, w.db, lt.RewardSpec{Cost: 10, Stock: &stock})
+	// Half the calls race for the limited reward, half for the stocked one, all on one member.
+	ok, codes := parallel(t, 60, func(i int) error {
+		reward := limited
+		if i%2 == 1 {
+			reward = stocked
+		}
+		_, err := w.svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: fmt.Sprint("k", i)})
+		return err
+	})
+	if ok != 3+30 || codes[loyalty.CodeLimitReached] != 27 || len(codes) != 1 {
+		t.Fatalf("%d redeemed, refusals %v; want 33 (3 of the limited reward, 30 of the stocked) and 27 limit_reached", ok, codes)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM coupons WHERE reward_id = $1`, limited); n != 3 {
+		t.Fatalf("%d coupons of the limited reward, want 3", n)
+	}
+	if n := lt.Count(t, w.db, `SELECT stock FROM rewards WHERE id = $1`, stocked); n != 10 {
+		t.Fatalf("stock left %d, want 10", n)
+	}
+	if b := lt.Balance(t, w.db, id); b != 10000-33*10 {
+		t.Fatalf("balance %d, want %d", b, 10000-33*10)
+	}
+	lt.CheckInvariants(t, w.db)
+}

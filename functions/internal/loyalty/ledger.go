@@ -59,8 +59,14 @@ func lockMember(ctx context.Context, tx pgx.Tx, id string) (m member, ok bool, e
 // queueLockMember queues locking the member that cond (on members m, with args) names into
 // m; found tells whether there was one.
 func queueLockMember(b *pgx.Batch, cond string, args []any, m *member, found *bool) {
+	queueMember(b, cond+` FOR NO KEY UPDATE OF m`, args, m, found)
+}
+
+// queueMember is queueLockMember without the lock, for a write that locks the member itself
+// (lateDebitMemberCTE).
+func queueMember(b *pgx.Batch, cond string, args []any, m *member, found *bool) {
 	b.Queue(`SELECT `+memberColumns+` FROM members m JOIN tiers t ON t.id = m.tier_id
-		WHERE `+cond+` FOR NO KEY UPDATE OF m`, args...).QueryRow(func(row pgx.Row) error {
+		WHERE `+cond, args...).QueryRow(func(row pgx.Row) error {
 		var err error
 		*m, err = scanMember(row)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -209,6 +215,47 @@ func entryCTEs(when string) string {
 		FROM unnest(@lot_ids::uuid[], @lot_takes::bigint[]) AS d(id, take)
 		WHERE p.id = d.id AND EXISTS (SELECT 1 FROM t))`
 }
+
+// A debit can also lock its member only in its write, which then goes with the COMMIT: the
+// member is locked for one statement instead of a round trip to Go and back (redeemReward on
+// its first attempt). The write then cannot use the balance and lots Go read, which other
+// transactions may have moved since; it moves them by its points instead, on the rows as
+// they are when their locks are granted (PostgreSQL re-reads a row an UPDATE waited for), and
+// checks that what Go decided on still holds: the balance covers the debit, and each lot Go
+// takes from still has what it takes. A check that fails fails the statement (unless_raced),
+// and the transaction runs again, then with the member locked in its first read.
+//
+// lateDebitMemberCTE is the balance's move (u), when cond (SQL on members) holds; it is the
+// first CTE of the statement, so the member is locked before anything else the statement
+// locks, as on every path. lateDebitEntryCTEs are the entry (t, with the balance after it
+// from u, when when holds) and the takes from the lots (d); lateDebitChecks the conditions
+// for the statement's final WHERE. Every write of the ledger goes through these or entryCTEs.
+func lateDebitMemberCTE(cond string) string {
+	return `u AS (
+		UPDATE members SET points_balance = points_balance + @points::bigint
+		WHERE id = @member_id::uuid AND deleted_at IS NULL AND points_balance + @points::bigint >= 0 AND ` + cond + `
+		RETURNING points_balance)`
+}
+
+func lateDebitEntryCTEs(when string) string {
+	return `t AS (
+		INSERT INTO point_transactions (id, member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason,
+		                                idempotency_key, created_at, campaign_ids, created_by)
+		SELECT @tx_id::uuid, @member_id::uuid, @kind::text, @points::bigint, u.points_balance, @order_id::uuid, @coupon_id::uuid,
+		       @store_id::uuid, @reason::text, @key::text, @at::timestamptz, '{}', @by::uuid
+		FROM u WHERE ` + when + `
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING id, balance_after),
+	d AS (
+		UPDATE point_lots p SET remaining = p.remaining - d.take
+		FROM unnest(@lot_ids::uuid[], @lot_takes::bigint[]) AS d(id, take)
+		WHERE p.id = d.id AND p.remaining >= d.take AND EXISTS (SELECT 1 FROM t)
+		RETURNING 1)`
+}
+
+const lateDebitChecks = `unless_raced(EXISTS (SELECT 1 FROM u), 'the balance')
+	AND unless_raced(EXISTS (SELECT 1 FROM t), 'the entry key')
+	AND unless_raced((SELECT count(*) FROM d) = coalesce(cardinality(@lot_ids::uuid[]), 0), 'the lots')`
 
 // moveBalance is what an entry of points does to a balance: the balance after it, and by how
 // much the open lots change. Lots hold max(balance, 0): a debt is paid before a new lot gets

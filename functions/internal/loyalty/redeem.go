@@ -28,9 +28,16 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 	now := s.clock()
 	var out RedeemRewardOutput
 	issued := false // this call issued the coupon (not a repeat of an earlier one)
+	attempts := 0
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		issued = false
-		f, err := readRedemption(ctx, tx, memberID, in.RewardID, key, now)
+		attempts++
+		// The first attempt locks the member only in its write (lateDebitMemberCTE), so that
+		// one member's redemptions queue on its row for one statement each, not for a round
+		// trip to Go and back; an attempt that finds the member moved meanwhile runs again,
+		// then with the member locked from its first read.
+		late := attempts == 1
+		f, err := readRedemption(ctx, tx, memberID, in.RewardID, key, now, !late)
 		if err != nil {
 			return err
 		}
@@ -59,12 +66,31 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 			PointsSpent: r.Cost}
 		e, err := planEntry(m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &res.CouponID, Key: key, At: now, By: c.actor()},
 			f.Lots)
+		if late && err != nil {
+			return database.ErrRaced // unlocked reads of the balance and the lots that disagree: moved in between
+		}
 		if err != nil {
 			return err
 		}
 		res.PointsBalance = e.After
 		args := e.args(0, nil)
 		args["reward_id"], args["code"], args["expires"] = in.RewardID, res.CouponCode, res.ExpiresAt
+		if late {
+			args["min_tier_rank"], args["per_member_limit"], args["now"] = r.MinTierRank, r.PerMemberLimit, now
+			w := &pgx.Batch{}
+			w.Queue(`SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE`, memberID)
+			if r.PerMemberLimit != nil {
+				// Counted again under the lock: a concurrent redemption may have issued one.
+				w.Queue(`SELECT unless_raced((SELECT count(*) FROM coupons WHERE member_id = @member_id::uuid AND reward_id = @reward_id::uuid
+					AND status = 'issued' AND expires_at > @now::timestamptz) < @per_member_limit::int, 'a coupon of the reward')`, args)
+			}
+			w.Queue(redeemLateSQL(r.Stock != nil), args).QueryRow(func(row pgx.Row) error { return row.Scan(&res.PointsBalance) })
+			if err := database.CommitWith(ctx, tx, w); err != nil {
+				return err
+			}
+			out, issued = res, true
+			return nil
+		}
 		// The write goes with the COMMIT. Out of stock, it wrote nothing, and the empty
 		// transaction's commit releases the member.
 		var stocked int
@@ -87,7 +113,8 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 	return out, err
 }
 
-// redemption is what redeemReward reads, in one round trip after the member's lock: an
+// redemption is what redeemReward reads, in one round trip (after the member's lock, when
+// lock is set): an
 // earlier redemption under the same key, the reward, the member's live coupons of it and
 // their open lots.
 type redemption struct {
@@ -110,10 +137,14 @@ type redemption struct {
 	Lots        []Lot
 }
 
-func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key string, now time.Time) (redemption, error) {
+func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key string, now time.Time, lock bool) (redemption, error) {
 	var f redemption
 	b := &pgx.Batch{}
-	queueLockMember(b, `m.id = $1`, []any{memberID}, &f.Member, &f.HasMember)
+	if lock {
+		queueLockMember(b, `m.id = $1`, []any{memberID}, &f.Member, &f.HasMember)
+	} else {
+		queueMember(b, `m.id = $1`, []any{memberID}, &f.Member, &f.HasMember)
+	}
 	b.Queue(`
 		SELECT c.id, c.code, c.expires_at, -t.points, t.balance_after, c.reward_id
 		FROM point_transactions t JOIN coupons c ON c.id = t.coupon_id
@@ -173,4 +204,29 @@ func redeemSQL(stocked bool) string {
 	SELECT (SELECT count(*) FROM s)
 	WHERE unless_raced(NOT EXISTS (SELECT 1 FROM s) OR EXISTS (SELECT 1 FROM c), 'the coupon code')
 	  AND unless_raced(NOT EXISTS (SELECT 1 FROM c) OR EXISTS (SELECT 1 FROM t), 'the redemption key')`
+}
+
+// redeemLateSQL is redeemSQL for a member locked only by the batch it goes in (the first
+// attempt of redeemReward): the balance and the lots move by the reward's cost as they are
+// now (lateDebitMemberCTE), the member's tier is checked again, and a reward out of stock
+// meanwhile fails the statement like any other change since the read (unless_raced); the
+// attempt that runs next reads under the lock and answers out_of_stock. It answers the
+// balance after the redemption.
+func redeemLateSQL(stocked bool) string {
+	stock := `SELECT @reward_id::uuid AS id`
+	if stocked {
+		stock = `UPDATE rewards SET stock = stock - 1 WHERE id = @reward_id::uuid AND stock > 0 AND EXISTS (SELECT 1 FROM u) RETURNING id`
+	}
+	return `WITH ` + lateDebitMemberCTE(`(SELECT rank FROM tiers WHERE id = members.tier_id) >= @min_tier_rank::int`) + `,
+	s AS (` + stock + `),
+	c AS (
+		INSERT INTO coupons (id, code, member_id, reward_id, status, issued_at, expires_at)
+		SELECT @coupon_id::uuid, @code::text, @member_id::uuid, s.id, 'issued', @at::timestamptz, @expires::timestamptz FROM s, u
+		ON CONFLICT (code) DO NOTHING
+		RETURNING id),
+	` + lateDebitEntryCTEs("EXISTS (SELECT 1 FROM c)") + `
+	SELECT (SELECT balance_after FROM t)
+	WHERE unless_raced(EXISTS (SELECT 1 FROM s), 'the reward stock')
+	  AND unless_raced(EXISTS (SELECT 1 FROM c), 'the coupon code')
+	  AND ` + lateDebitChecks
 }
