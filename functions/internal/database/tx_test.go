@@ -3,7 +3,6 @@ package database_test
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -14,30 +13,15 @@ import (
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
 )
 
-// roundTrips counts what a pool sends: a statement alone or a batch is one round trip.
-type roundTrips struct{ n atomic.Int64 }
-
-func (c *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-
 // countedPool is a pool of one connection on a fresh database with a table items (unique
 // name), counting its round trips.
-func countedPool(t *testing.T) (*pgxpool.Pool, *roundTrips) {
+func countedPool(t *testing.T) (*pgxpool.Pool, *pgtest.RoundTrips) {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	counter := &roundTrips{}
+	counter := &pgtest.RoundTrips{}
 	cfg.ConnConfig.Tracer = counter
 	cfg.MaxConns = 1 // every attempt on the same connection: a broken one would show
 	db, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -48,7 +32,7 @@ func countedPool(t *testing.T) (*pgxpool.Pool, *roundTrips) {
 	if _, err := db.Exec(context.Background(), `CREATE TABLE items (name text PRIMARY KEY, attempt int NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	counter.n.Store(0)
+	counter.Trips.Store(0)
 	return db, counter
 }
 
@@ -85,7 +69,7 @@ func TestAReadBatchAndAWriteWithItsCommitAreTwoRoundTrips(t *testing.T) {
 	if err != nil || before != 0 || wrote != 1 {
 		t.Fatalf("err %v, read %d, wrote %d", err, before, wrote)
 	}
-	if n := trips.n.Load(); n != 2 {
+	if n := trips.Trips.Load(); n != 2 {
 		t.Fatalf("%d round trips, want 2 (BEGIN with the reads, COMMIT with the write)", n)
 	}
 	if got := itemNames(t, db); len(got) != 1 || got[0] != "a:1" {
@@ -223,7 +207,7 @@ func TestATransactionThatSendsNothingMakesNoRoundTrip(t *testing.T) {
 	if err := database.InTx(context.Background(), db, func(pgx.Tx) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if n := trips.n.Load(); n != 0 {
+	if n := trips.Trips.Load(); n != 0 {
 		t.Fatalf("%d round trips, want none", n)
 	}
 }

@@ -12,13 +12,20 @@ import (
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/memberqr"
 )
 
-func TestTheMemberCardsQRCodeEarnsAtTheCounterUntilItExpires(t *testing.T) {
+// newQRWorld is newWorld with member cards that carry QR tokens.
+func newQRWorld(t *testing.T) *world {
+	t.Helper()
 	w := newWorld(t)
 	qr, err := memberqr.New("a-test-key-of-at-least-32-characters")
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.svc = loyalty.New(w.db, loyalty.WithClock(func() time.Time { return w.now }), loyalty.WithQRTokens(qr))
+	return w
+}
+
+func TestTheMemberCardsQRCodeEarnsAtTheCounterUntilItExpires(t *testing.T) {
+	w := newQRWorld(t)
 	id, code := lt.Member(t, w.db)
 	card := must[loyalty.MemberCardOutput](t)(w.svc.MemberCard(context.Background(), member(id), struct{}{}))
 	if card.MemberCode != code || card.TierID != "member" || !card.ExpiresAt.Equal(w.now.Add(120*time.Second)) || card.QRToken == "" {
@@ -32,7 +39,7 @@ func TestTheMemberCardsQRCodeEarnsAtTheCounterUntilItExpires(t *testing.T) {
 		t.Fatalf("earn by QR = %+v", out)
 	}
 	w.now = w.now.Add(121 * time.Second) // a second past expiry: no leeway
-	_, err = earn("Q-2")
+	_, err := earn("Q-2")
 	wantCode(t, err, loyalty.CodeQRExpired)
 
 	_, err = w.svc.MemberCard(context.Background(), member(uuid.NewString()), struct{}{})

@@ -7,11 +7,9 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
 	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
-	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/memberqr"
 )
 
 // parallel runs fn n times at once and returns how many calls succeeded and the refusal codes
@@ -217,12 +215,7 @@ func TestMixedOperationsKeepEveryInvariant(t *testing.T) {
 }
 
 func TestConcurrentEarnsOfOneMemberQRTokenOnManyReceiptsCreditOne(t *testing.T) {
-	w := newWorld(t)
-	qr, err := memberqr.New("a-test-key-of-at-least-32-characters")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.svc = loyalty.New(w.db, loyalty.WithClock(func() time.Time { return w.now }), loyalty.WithQRTokens(qr))
+	w := newQRWorld(t)
 	id, _ := lt.Member(t, w.db)
 	card := must[loyalty.MemberCardOutput](t)(w.svc.MemberCard(context.Background(), member(id), struct{}{}))
 	ok, codes := parallel(t, 12, func(i int) error {

@@ -12,11 +12,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
@@ -28,31 +26,12 @@ import (
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/server"
 )
 
-// roundTripCounter counts the round trips and statements a pool sends.
-type roundTripCounter struct{ roundTrips, statements atomic.Int64 }
-
-func (c *roundTripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.roundTrips.Add(1)
-	c.statements.Add(1)
-	return ctx
-}
-func (c *roundTripCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-func (c *roundTripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	c.roundTrips.Add(1)
-	return ctx
-}
-func (c *roundTripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
-	c.statements.Add(1)
-}
-func (c *roundTripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
-
 func TestRoundTripsPerActionStayWithinTheirBudget(t *testing.T) {
 	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	counter := &roundTripCounter{}
+	counter := &pgtest.RoundTrips{}
 	cfg.ConnConfig.Tracer = counter
 	db, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
@@ -105,9 +84,9 @@ func TestRoundTripsPerActionStayWithinTheirBudget(t *testing.T) {
 	}
 	for _, c := range cases {
 		req := c.request()
-		trips, statements := counter.roundTrips.Load(), counter.statements.Load()
+		trips, statements := counter.Trips.Load(), counter.Statements.Load()
 		rec := hasuratest.Do(t, h, req)
-		trips, statements = counter.roundTrips.Load()-trips, counter.statements.Load()-statements
+		trips, statements = counter.Trips.Load()-trips, counter.Statements.Load()-statements
 		if rec.Code != http.StatusOK {
 			t.Fatalf("%s: status %d: %s", c.name, rec.Code, rec.Body)
 		}
