@@ -1,6 +1,7 @@
 // Package pgtest gives tests a real PostgreSQL: one throwaway cluster per test binary (or the
 // server at TEST_DATABASE_URL), a template database migrated and seeded once, and a fresh
-// database copied from it for every test.
+// database copied from it for every test. PGTEST_SERVER_SETTINGS adds settings to the
+// cluster's (for example "shared_buffers=4GB").
 //
 // Use it from TestMain:
 //
@@ -16,6 +17,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -207,10 +209,16 @@ func startCluster() (*cluster, error) {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	// Durability is pointless for a throwaway cluster; speed is not.
-	postgres := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir,
+	args := []string{"-D", data, "-k", dir,
 		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=400", "-c", "shared_buffers=128MB",
-		"-c", "timezone=UTC")
+		"-c", "timezone=UTC"}
+	// PGTEST_SERVER_SETTINGS: more name=value settings, separated by spaces, after (so over)
+	// these; the scale benchmark gives the server the memory of a production instance.
+	for _, setting := range strings.Fields(os.Getenv("PGTEST_SERVER_SETTINGS")) {
+		args = append(args, "-c", setting)
+	}
+	postgres := exec.Command(filepath.Join(bin, "postgres"), args...)
 	postgres.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
 	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
 	if err != nil {
