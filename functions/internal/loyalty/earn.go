@@ -6,8 +6,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
@@ -167,7 +165,7 @@ func readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr M
 // other is receipt_conflict.
 func earnOrder(f *creditFacts, in EarnPointsInput, memberID string, now time.Time) (order, orderWrite, error) {
 	if !f.HasOrder {
-		return order{ID: uuid.NewString(), StoreID: in.StoreID, MemberID: &memberID, Amount: in.Amount, Status: "paid", PaidAt: now}, orderInsert, nil
+		return order{ID: newID(), StoreID: in.StoreID, MemberID: &memberID, Amount: in.Amount, Status: "paid", PaidAt: now}, orderInsert, nil
 	}
 	o := f.Order
 	switch {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -154,13 +153,15 @@ type entryWrite struct {
 	// For a debit the lots pay for: the lots and how much each gives.
 	LotIDs   []string
 	LotTakes []int64
+	// LotID is the id of the lot a credit opens.
+	LotID string
 }
 
 // planEntry decides what e moves for the locked member m: the balance after it and, for a
 // debit the lots pay for, which of lots (the member's open lots, read under the lock) give
 // how much. A credit needs no lots.
 func planEntry(m *member, e entry, lots []Lot) (entryWrite, error) {
-	w := entryWrite{entry: e, ID: uuid.NewString(), Member: m.ID}
+	w := entryWrite{entry: e, ID: newID(), LotID: newID(), Member: m.ID}
 	var err error
 	if w.After, w.LotDelta, err = moveBalance(m.Balance, e.Points); err != nil || w.LotDelta >= 0 {
 		return w, err
@@ -184,7 +185,7 @@ func (w entryWrite) args(validityDays int, tier *string) pgx.NamedArgs {
 		"tx_id": w.ID, "member_id": w.Member, "kind": w.Kind, "points": w.Points, "balance": w.After,
 		"order_id": w.OrderID, "coupon_id": w.CouponID, "store_id": w.StoreID, "reason": w.Reason, "key": w.Key,
 		"at": w.At, "campaign_ids": w.CampaignIDs, "by": w.By, "lot": w.LotDelta, "validity_days": validityDays,
-		"lot_ids": w.LotIDs, "lot_takes": w.LotTakes, "tier_id": tier,
+		"lot_ids": w.LotIDs, "lot_takes": w.LotTakes, "tier_id": tier, "lot_id": w.LotID,
 	}
 }
 
@@ -207,8 +208,8 @@ func entryCTEs(when string) string {
 		UPDATE members SET points_balance = @balance::bigint, tier_id = coalesce(@tier_id::text, tier_id)
 		WHERE id = @member_id::uuid AND (@points::bigint <> 0 OR @tier_id::text IS NOT NULL) AND EXISTS (SELECT 1 FROM t)),
 	l AS (
-		INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
-		SELECT @member_id::uuid, t.id, @points::bigint, @lot::bigint, @at::timestamptz, @at::timestamptz + make_interval(days => @validity_days::int)
+		INSERT INTO point_lots (id, member_id, transaction_id, points, remaining, earned_at, expires_at)
+		SELECT @lot_id::uuid, @member_id::uuid, t.id, @points::bigint, @lot::bigint, @at::timestamptz, @at::timestamptz + make_interval(days => @validity_days::int)
 		FROM t WHERE @points::bigint > 0),
 	d AS (
 		UPDATE point_lots p SET remaining = p.remaining - d.take

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
@@ -62,7 +61,7 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 		case m.Balance < r.Cost:
 			return fail(CodeInsufficientPoints, "%s costs %d points; you have %d", r.Name, r.Cost, m.Balance)
 		}
-		res := RedeemRewardOutput{CouponID: uuid.NewString(), CouponCode: NewCouponCode(), ExpiresAt: now.AddDate(0, 0, r.ValidDays),
+		res := RedeemRewardOutput{CouponID: newID(), CouponCode: NewCouponCode(), ExpiresAt: now.AddDate(0, 0, r.ValidDays),
 			PointsSpent: r.Cost}
 		e, err := planEntry(m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &res.CouponID, Key: key, At: now, By: c.actor()},
 			f.Lots)
