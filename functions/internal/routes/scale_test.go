@@ -105,10 +105,14 @@ var scaleSeed = []struct{ what, sql string }{
 			FROM scale_members m CROSS JOIN LATERAL generate_series(1, m.n) k
 		) e`},
 	{"members", `
-		INSERT INTO members (id, member_code, display_name, birthday, tier_id, points_balance, created_at)
+		INSERT INTO members (id, member_code, display_name, birthday, tier_id, points_balance, created_at, referral_code)
 		SELECT m.id, m.code, 'Scale member ' || m.i, date '1990-01-01' + (m.i % 365),
 		       CASE WHEN m.silver THEN 'silver' ELSE 'member' END, b.balance,
-		       b.first - interval '1 day'
+		       b.first - interval '1 day',
+		       -- m.i in base 30, in the referral codes alphabet: unique, where a million drawn
+		       -- at random (the column default) collide about every other seed.
+		       (SELECT string_agg(substr('23456789ABCDEFGHJKMNPQRSTVWXYZ', 1 + ((m.i::bigint / (30::bigint ^ k)::bigint) % 30)::int, 1), '' ORDER BY k)
+		        FROM generate_series(0, 7) k)
 		FROM scale_members m JOIN (
 			SELECT member_id, sum(points) AS balance, min(created_at) AS first FROM scale_entries GROUP BY member_id
 		) b ON b.member_id = m.id
