@@ -34,6 +34,16 @@ const MinMaxConns = 10
 // once per connection): the fastest of the modes measured, and safe here because the
 // functions talk to PostgreSQL directly, not through a transaction-pooling proxy.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := Config(url)
+	if err != nil {
+		return nil, err
+	}
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+// Config is the configuration Open makes a pool with, for a caller that changes a setting
+// before making it (the pool benchmarks).
+func Config(url string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -55,7 +65,7 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	// telemetry installs an exporter). Parameters stay out: they hold member data. Acquires
 	// are not traced: the health check's would be a root trace every few seconds.
 	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer())
-	return pgxpool.NewWithConfig(ctx, cfg)
+	return cfg, nil
 }
 
 // Attempts is how often InTx runs a transaction that keeps hitting serialization failures or

@@ -153,7 +153,7 @@ type entryWrite struct {
 	// For a debit the lots pay for: the lots and how much each gives.
 	LotIDs   []string
 	LotTakes []int64
-	// LotID is the id of the lot a credit opens.
+	// LotID is the id of the lot a credit opens (drawn for every entry: unused by a debit).
 	LotID string
 }
 
@@ -195,10 +195,14 @@ func (w entryWrite) args(validityDays int, tier *string) pgx.NamedArgs {
 // after paying any debt (l); a debit's takes from the lots (d). The entry is written only if
 // when holds: SQL on the expressions before these, so a statement can chain it on its own
 // first write. Every write of the ledger goes through here.
+// entryColumns are the columns a ledger entry is written with, in the order of entryCTEs'
+// and lateDebitEntryCTEs' SELECTs.
+const entryColumns = `id, member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason,
+	idempotency_key, created_at, campaign_ids, created_by`
+
 func entryCTEs(when string) string {
 	return `t AS (
-		INSERT INTO point_transactions (id, member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason,
-		                                idempotency_key, created_at, campaign_ids, created_by)
+		INSERT INTO point_transactions (` + entryColumns + `)
 		SELECT @tx_id::uuid, @member_id::uuid, @kind::text, @points::bigint, @balance::bigint, @order_id::uuid, @coupon_id::uuid,
 		       @store_id::uuid, @reason::text, @key::text, @at::timestamptz, coalesce(@campaign_ids::uuid[], '{}'), @by::uuid
 		WHERE ` + when + `
@@ -217,14 +221,14 @@ func entryCTEs(when string) string {
 		WHERE p.id = d.id AND EXISTS (SELECT 1 FROM t))`
 }
 
-// A debit can also lock its member only in its write, which then goes with the COMMIT: the
-// member is locked for one statement instead of a round trip to Go and back (redeemReward on
-// its first attempt). The write then cannot use the balance and lots Go read, which other
-// transactions may have moved since; it moves them by its points instead, on the rows as
-// they are when their locks are granted (PostgreSQL re-reads a row an UPDATE waited for), and
-// checks that what Go decided on still holds: the balance covers the debit, and each lot Go
-// takes from still has what it takes. A check that fails fails the statement (unless_raced),
-// and the transaction runs again, then with the member locked in its first read.
+// A debit can also lock its member only in the batch of its write, which then goes with the
+// COMMIT: the member is locked for that batch instead of across a round trip to Go and back
+// (redeemReward on its first attempt). The write then cannot use the balance and lots Go
+// read, which other transactions may have moved since; it moves them by its points instead,
+// on the rows as they are once locked, and checks that what Go decided on still holds: the
+// balance covers the debit, and each lot Go takes from still has what it takes. A check that
+// fails fails the statement (unless_raced), and the transaction runs again, then with the
+// member locked in its first read (the same write is right then too).
 //
 // lateDebitMemberCTE is the balance's move (u), when cond (SQL on members) holds; it is the
 // first CTE of the statement, so the member is locked before anything else the statement
@@ -240,8 +244,7 @@ func lateDebitMemberCTE(cond string) string {
 
 func lateDebitEntryCTEs(when string) string {
 	return `t AS (
-		INSERT INTO point_transactions (id, member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason,
-		                                idempotency_key, created_at, campaign_ids, created_by)
+		INSERT INTO point_transactions (` + entryColumns + `)
 		SELECT @tx_id::uuid, @member_id::uuid, @kind::text, @points::bigint, u.points_balance, @order_id::uuid, @coupon_id::uuid,
 		       @store_id::uuid, @reason::text, @key::text, @at::timestamptz, '{}', @by::uuid
 		FROM u WHERE ` + when + `

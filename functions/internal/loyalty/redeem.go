@@ -60,6 +60,10 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 			return fail(CodeLimitReached, "you already hold %d unused coupons of %s", f.LiveCoupons, r.Name)
 		case m.Balance < r.Cost:
 			return fail(CodeInsufficientPoints, "%s costs %d points; you have %d", r.Name, r.Cost, m.Balance)
+		case r.Stock != nil && *r.Stock <= 0:
+			// Read without the reward's lock: a stock taken to 0 after this read fails the
+			// write (unless_raced), and the next attempt's read answers here.
+			return fail(CodeOutOfStock, "%s is out of stock", r.Name)
 		}
 		res := RedeemRewardOutput{CouponID: newID(), CouponCode: NewCouponCode(), ExpiresAt: now.AddDate(0, 0, r.ValidDays),
 			PointsSpent: r.Cost}
@@ -71,38 +75,25 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 		if err != nil {
 			return err
 		}
-		res.PointsBalance = e.After
 		args := e.args(0, nil)
 		args["reward_id"], args["code"], args["expires"] = in.RewardID, res.CouponCode, res.ExpiresAt
+		args["min_tier_rank"], args["per_member_limit"] = r.MinTierRank, r.PerMemberLimit
+		// One round trip with the COMMIT: on the first attempt the member's lock, and a limited
+		// reward's coupons counted again under it (a concurrent redemption may have issued one);
+		// then the write.
+		w := &pgx.Batch{}
 		if late {
-			args["min_tier_rank"], args["per_member_limit"], args["now"] = r.MinTierRank, r.PerMemberLimit, now
-			w := &pgx.Batch{}
 			w.Queue(`SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE`, memberID)
 			if r.PerMemberLimit != nil {
-				// Counted again under the lock: a concurrent redemption may have issued one.
-				w.Queue(`SELECT unless_raced((SELECT count(*) FROM coupons WHERE member_id = @member_id::uuid AND reward_id = @reward_id::uuid
-					AND status = 'issued' AND expires_at > @now::timestamptz) < @per_member_limit::int, 'a coupon of the reward')`, args)
+				w.Queue(`SELECT unless_raced((SELECT count(*) FROM `+liveCoupons(`@member_id::uuid`, `@reward_id::uuid`, `@at::timestamptz`)+`)
+					< @per_member_limit::int, 'a coupon of the reward')`, args)
 			}
-			w.Queue(redeemLateSQL(r.Stock != nil), args).QueryRow(func(row pgx.Row) error { return row.Scan(&res.PointsBalance) })
-			if err := database.CommitWith(ctx, tx, w); err != nil {
-				return err
-			}
-			out, issued = res, true
-			return nil
 		}
-		// The write goes with the COMMIT. Out of stock, it wrote nothing, and the empty
-		// transaction's commit releases the member.
-		var stocked int
-		w := &pgx.Batch{}
-		w.Queue(redeemSQL(r.Stock != nil), args).QueryRow(func(row pgx.Row) error { return row.Scan(&stocked) })
+		w.Queue(redeemSQL(r.Stock != nil), args).QueryRow(func(row pgx.Row) error { return row.Scan(&res.PointsBalance) })
 		if err := database.CommitWith(ctx, tx, w); err != nil {
 			return err
 		}
-		if stocked == 0 {
-			return fail(CodeOutOfStock, "%s is out of stock", r.Name)
-		}
-		out = res
-		issued = true
+		out, issued = res, true
 		return nil
 	})
 	if err == nil && issued {
@@ -170,8 +161,7 @@ func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key stri
 	})
 	// Counted only as far as the reward's per-member limit (none: not at all), so a member's
 	// history of coupons of a reward costs nothing here.
-	b.Queue(`SELECT count(*) FROM (
-			SELECT 1 FROM coupons WHERE member_id = $1 AND reward_id = $2 AND status = 'issued' AND expires_at > $3
+	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM `+liveCoupons(`$1`, `$2`, `$3`)+`
 			LIMIT coalesce((SELECT per_member_limit FROM rewards WHERE id = $2), 0)) live`,
 		memberID, rewardID, now).QueryRow(func(row pgx.Row) error { return row.Scan(&f.LiveCoupons) })
 	b.Queue(openLotsSQL, memberID).Query(func(rows pgx.Rows) error {
@@ -182,36 +172,23 @@ func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key stri
 	return f, tx.SendBatch(ctx, b).Close()
 }
 
-// redeemSQL issues a coupon: one from stock when the reward has a stock (the conditional
-// update is the stock guard: it waits for concurrent redeemers and re-reads stock, so a reward
-// never issues more than it had), the coupon, the redeem entry, the balance and the lots, each
-// step only if the one before it wrote; it answers how many coupons the stock gave (0: out
-// of stock, nothing written). A coupon code drawn twice (rare) or the key taken meanwhile
-// fails the statement with unless_raced, and the transaction runs again.
-func redeemSQL(stocked bool) string {
-	stock := `SELECT @reward_id::uuid AS id`
-	if stocked {
-		stock = `UPDATE rewards SET stock = stock - 1 WHERE id = @reward_id::uuid AND stock > 0 RETURNING id`
-	}
-	return `WITH s AS (` + stock + `),
-	c AS (
-		INSERT INTO coupons (id, code, member_id, reward_id, status, issued_at, expires_at)
-		SELECT @coupon_id::uuid, @code::text, @member_id::uuid, s.id, 'issued', @at::timestamptz, @expires::timestamptz FROM s
-		ON CONFLICT (code) DO NOTHING
-		RETURNING id),
-	` + entryCTEs("EXISTS (SELECT 1 FROM c)") + `
-	SELECT (SELECT count(*) FROM s)
-	WHERE unless_raced(NOT EXISTS (SELECT 1 FROM s) OR EXISTS (SELECT 1 FROM c), 'the coupon code')
-	  AND unless_raced(NOT EXISTS (SELECT 1 FROM c) OR EXISTS (SELECT 1 FROM t), 'the redemption key')`
+// liveCoupons is the FROM and WHERE of the member's coupons of the reward that are issued and
+// not expired at at (SQL expressions), the ones a per-member limit counts.
+func liveCoupons(member, reward, at string) string {
+	return `coupons WHERE member_id = ` + member + ` AND reward_id = ` + reward + ` AND status = 'issued' AND expires_at > ` + at
 }
 
-// redeemLateSQL is redeemSQL for a member locked only by the batch it goes in (the first
-// attempt of redeemReward): the balance and the lots move by the reward's cost as they are
-// now (lateDebitMemberCTE), the member's tier is checked again, and a reward out of stock
-// meanwhile fails the statement like any other change since the read (unless_raced); the
-// attempt that runs next reads under the lock and answers out_of_stock. It answers the
-// balance after the redemption.
-func redeemLateSQL(stocked bool) string {
+// redeemSQL issues a coupon, for a member locked before it in the same transaction (by the
+// attempt's read, or on a first attempt by the statement before it in the same batch):
+// the balance and the lots move by the reward's cost as they are now (lateDebitMemberCTE),
+// so the write is right whether Go read them under the lock or not; one from stock when the
+// reward has a stock (the conditional update is the stock guard: it waits for concurrent
+// redeemers and re-reads stock, so a reward never issues more than it had); the coupon; the
+// redeem entry. Whatever Go decided on that no longer holds (the balance, a lot, the tier,
+// the stock, a coupon code drawn twice, the key taken meanwhile) fails the statement with
+// unless_raced, and the attempt that runs next reads under the lock and answers. It answers
+// the balance after the redemption.
+func redeemSQL(stocked bool) string {
 	stock := `SELECT @reward_id::uuid AS id`
 	if stocked {
 		stock = `UPDATE rewards SET stock = stock - 1 WHERE id = @reward_id::uuid AND stock > 0 AND EXISTS (SELECT 1 FROM u) RETURNING id`

@@ -41,7 +41,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/exaring/otelpgx"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -172,17 +171,12 @@ func productionPool(b testing.TB, url string) *pgxpool.Pool {
 // tunedPool is database.Open's configuration with maxConns and mode in place of its defaults.
 func tunedPool(maxConns int32, mode pgx.QueryExecMode) poolFunc {
 	return func(b testing.TB, url string) *pgxpool.Pool {
-		cfg, err := pgxpool.ParseConfig(url)
+		cfg, err := database.Config(url)
 		if err != nil {
 			b.Fatal(err)
 		}
 		cfg.MaxConns = maxConns
-		cfg.MaxConnIdleTime = 5 * time.Minute
-		cfg.HealthCheckPeriod = 30 * time.Second
 		cfg.ConnConfig.DefaultQueryExecMode = mode
-		cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
-		cfg.ConnConfig.RuntimeParams["application_name"] = "loyalty-functions"
-		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer())
 		db, err := pgxpool.NewWithConfig(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
