@@ -64,6 +64,26 @@ func TestConcurrentRedeemsFromOneMemberIssueOnlyWhatTheBalanceCovers(t *testing.
 	}
 }
 
+// Each pod queues its own writes per member (turns); two pods redeeming for one member at
+// once still issue only what the balance covers: the row lock guards across processes.
+func TestConcurrentRedeemsFromOneMemberThroughTwoServicesIssueOnlyWhatTheBalanceCovers(t *testing.T) {
+	w := newWorld(t)
+	pods := []*loyalty.Service{w.svc, loyalty.New(w.db)}
+	id, _ := lt.Member(t, w.db)
+	lt.Give(t, w.svc, id, 1000)
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 100})
+	ok, codes := parallel(t, 200, func(i int) error {
+		_, err := pods[i%2].RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: fmt.Sprint("k", i)})
+		return err
+	})
+	if ok != 10 || codes[loyalty.CodeInsufficientPoints] != 190 {
+		t.Fatalf("%d redeemed, refusals %v; want 10 and 190 insufficient_points", ok, codes)
+	}
+	if b := lt.Balance(t, w.db, id); b != 0 {
+		t.Fatalf("balance %d, want 0", b)
+	}
+}
+
 func TestConcurrentRedeemsByManyMembersNeverExceedStock(t *testing.T) {
 	w := newWorld(t)
 	five := 5

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/turns"
 )
 
 // Service runs the programme's operations on the database.
@@ -19,6 +20,8 @@ type Service struct {
 	observer Observer
 	// accounts is the user directory members sign in with; nil: deleteMyAccount is off.
 	accounts AccountDirectory
+	// writers queues this process's writes that lock a member late, one member at a time.
+	writers turns.Queues
 }
 
 // QRTokens issues the short-lived token a member card shows as a QR code, and reads the
