@@ -61,11 +61,29 @@ func Config(url string) (*pgxpool.Config, error) {
 	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "loyalty-functions"
+	// Every prepared statement runs on one plan per connection, made on its first call. The
+	// actions find their rows by key (a member, an order, a receipt), so the plan does not
+	// depend on the values; under PostgreSQL's default (auto) the larger statements, whose
+	// plan for unknown values it costs higher, were planned again on every call: 180-300 us
+	// each for the earn and redemption writes, the redemption's with the member locked
+	// (docs/benchmarks.md). The crons' statements over ranges of time opt out (PlanByValues).
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	// A child span per statement, on the global tracer provider (non-recording until
 	// telemetry installs an exporter). Parameters stay out: they hold member data. Acquires
 	// are not traced: the health check's would be a root trace every few seconds.
 	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer())
 	return cfg, nil
+}
+
+// PlanByValues makes the rest of tx plan its statements for the values they are given, as
+// PostgreSQL does by default (plan_cache_mode auto), instead of on Open's one plan per
+// connection: for statements over ranges (lots due by tonight, a year of ledger), whose best
+// plan depends on how many rows the range holds. It adds no round trip when it is the
+// transaction's first statement (BEGIN goes with it).
+func PlanByValues(ctx context.Context, tx pgx.Tx) error {
+	b := &pgx.Batch{}
+	b.Queue("SET LOCAL plan_cache_mode = auto")
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // Attempts is how often InTx runs a transaction that keeps hitting serialization failures or

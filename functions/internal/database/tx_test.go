@@ -3,6 +3,7 @@ package database_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -208,5 +209,61 @@ func TestATransactionThatSendsNothingMakesNoRoundTrip(t *testing.T) {
 	}
 	if n := trips.Trips.Load(); n != 0 {
 		t.Fatalf("%d round trips, want none", n)
+	}
+}
+
+// Open's connections reuse one plan per prepared statement; PlanByValues gives the rest of
+// one transaction PostgreSQL's default back, in the round trip of the BEGIN. A generic plan
+// shows its parameter ($1) in EXPLAIN, a plan made for the values shows the value.
+func TestOpenPlansOnceAndPlanByValuesPlansForTheValuesInItsTransaction(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := database.Config(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trips := &pgtest.RoundTrips{}
+	cfg.ConnConfig.Tracer = trips
+	cfg.MaxConns = 1
+	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if _, err := db.Exec(ctx, `CREATE TABLE items (name text PRIMARY KEY, attempt int NOT NULL);
+		PREPARE by_name(text) AS SELECT attempt FROM items WHERE name > $1`); err != nil {
+		t.Fatal(err)
+	}
+	plan := func(tx pgx.Tx) string {
+		rows, _ := tx.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE by_name('m')`, pgx.QueryExecModeSimpleProtocol)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(lines, "\n")
+	}
+	var once, byValues, after string
+	trips.Trips.Store(0)
+	if err := database.InTx(ctx, db, func(tx pgx.Tx) error {
+		if err := database.PlanByValues(ctx, tx); err != nil {
+			return err
+		}
+		byValues = plan(tx)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := trips.Trips.Load(); n != 3 {
+		t.Errorf("PlanByValues, a statement and COMMIT: %d round trips, want 3", n)
+	}
+	for _, into := range []*string{&once, &after} {
+		if err := database.InTx(ctx, db, func(tx pgx.Tx) error { *into = plan(tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(once, "$1") || !strings.Contains(after, "$1") {
+		t.Errorf("on Open's connections, want the generic plan (with $1), got:\n%s\nand after PlanByValues's transaction:\n%s", once, after)
+	}
+	if !strings.Contains(byValues, "'m'::text") || strings.Contains(byValues, "$1") {
+		t.Errorf("after PlanByValues, want a plan for the value 'm', got:\n%s", byValues)
 	}
 }

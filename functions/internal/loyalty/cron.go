@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // CronRun is one delivery of a cron trigger.
@@ -92,6 +94,10 @@ func (s *Service) runBatches(ctx context.Context, r CronRun, batch func(tx pgx.T
 	for {
 		var finished bool
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			// A batch's statements select by time (due, expiring, in the review's window).
+			if err := database.PlanByValues(ctx, tx); err != nil {
+				return err
+			}
 			cur, out, err := loadProgress(ctx, tx, r.Delivery)
 			if err != nil || cur.Done {
 				done, finished = out, true
