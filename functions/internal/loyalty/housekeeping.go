@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // DeliveryRetention is how long a delivery's record is kept: far longer than Hasura goes on
@@ -35,7 +37,7 @@ func (s *Service) Housekeeping(ctx context.Context, r CronRun) (Outcome, error) 
 	}
 	return s.runBatches(ctx, r, func(tx pgx.Tx, cur *cronCursor, out *Outcome) (bool, error) {
 		p := prunes[cur.Step]
-		tag, err := tx.Exec(ctx, p.sql, pgx.NamedArgs{"cutoff": cutoff, "limit": r.batchSize(), "trigger": r.Trigger, "delivery": r.ID})
+		tag, err := tx.Exec(ctx, p.sql, database.Args{"cutoff": cutoff, "limit": r.batchSize(), "trigger": r.Trigger, "delivery": r.ID})
 		if err != nil {
 			return false, err
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 )
 
 // Ledger entry kinds (point_transactions.kind).
@@ -180,8 +182,8 @@ func openLots(ctx context.Context, tx pgx.Tx, memberID string) ([]Lot, error) {
 }
 
 // args are the named arguments of entryCTEs; tier, when set, is the member's new tier.
-func (w entryWrite) args(validityDays int, tier *string) pgx.NamedArgs {
-	return pgx.NamedArgs{
+func (w entryWrite) args(validityDays int, tier *string) database.Args {
+	return database.Args{
 		"tx_id": w.ID, "member_id": w.Member, "kind": w.Kind, "points": w.Points, "balance": w.After,
 		"order_id": w.OrderID, "coupon_id": w.CouponID, "store_id": w.StoreID, "reason": w.Reason, "key": w.Key,
 		"at": w.At, "campaign_ids": w.CampaignIDs, "by": w.By, "lot": w.LotDelta, "validity_days": validityDays,

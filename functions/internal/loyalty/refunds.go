@@ -97,7 +97,7 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 		if part == 0 && due == nil && key == "" {
 			return nil
 		}
-		args := pgx.NamedArgs{"order_id": o.ID, "part": part, "refunded": o.RefundedAmount, "status": status,
+		args := database.Args{"order_id": o.ID, "part": part, "refunded": o.RefundedAmount, "status": status,
 			"request_key": nil, "reversed_tx": r.TransactionID, "reversed": r.Points, "balance_now": r.Balance, "at": now}
 		if key != "" {
 			args["request_key"] = key
