@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/migrate"
 	"github.com/kaiser-kitchen/loyalty-point-backend/hasura"
 )
@@ -108,11 +109,12 @@ func EmptyURL(t testing.TB) string {
 	return newDatabase(t, "template0")
 }
 
-// Pool opens a pool on a fresh database copied from the template; it is closed and the
-// database dropped when the test ends.
+// Pool opens a pool on a fresh database copied from the template, configured as the binary's
+// (database.Config: plans, time zone) but with room for tests' concurrent callers; it is
+// closed and the database dropped when the test ends.
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(URL(t))
+	cfg, err := database.Config(URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
