@@ -267,3 +267,33 @@ func TestOpenPlansOnceAndPlanByValuesPlansForTheValuesInItsTransaction(t *testin
 		t.Errorf("after PlanByValues, want a plan for the value 'm', got:\n%s", byValues)
 	}
 }
+
+// CommitWith on a transaction InTx did not begin sends the batch and leaves the COMMIT to the
+// transaction's owner: nothing is visible to others until the owner commits.
+func TestCommitWithOnAnotherTransactionLeavesItsCommitToItsOwner(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Pool(t)
+	if _, err := db.Exec(ctx, `CREATE TABLE items (name text PRIMARY KEY, attempt int NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var wrote int
+	w := &pgx.Batch{}
+	w.Queue(insertItem, "a", 1).QueryRow(func(r pgx.Row) error { return r.Scan(&wrote) })
+	if err := database.CommitWith(ctx, tx, w); err != nil || wrote != 1 {
+		t.Fatalf("CommitWith: wrote %d, %v", wrote, err)
+	}
+	if got := itemNames(t, db); len(got) != 0 {
+		t.Fatalf("before the owner's COMMIT others see %v, want nothing", got)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("the owner's COMMIT: %v", err)
+	}
+	if got := itemNames(t, db); len(got) != 1 || got[0] != "a:1" {
+		t.Fatalf("after the owner's COMMIT: %v, want [a:1]", got)
+	}
+}
