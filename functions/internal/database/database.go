@@ -1,5 +1,6 @@
-// Package database opens the pgx pool with the project's defaults and runs transactions that
-// retry on serialization failures and deadlocks.
+// Package database opens the pgx pool with the project's defaults (one plan per prepared
+// statement among them), runs transactions that retry on serialization failures and
+// deadlocks, and rewrites named arguments once per SQL text (Args).
 package database
 
 import (
