@@ -13,15 +13,18 @@ import (
 )
 
 // Queues holds one queue per key; the zero value is ready to use. A key's queue exists only
-// while someone holds or waits for its turn.
+// while someone holds or waits for its turn. The order is that in which callers took mu:
+// a waiter joins its queue and is handed the turn under mu, so no one overtakes.
 type Queues struct {
 	mu     sync.Mutex
 	queues map[string]*queue
 }
 
+// queue is one key's: whether someone holds the turn, and who waits for it, first first.
+// Each waiter's channel is closed when the turn is handed to it.
 type queue struct {
-	turn  chan struct{} // holds a value while someone has the turn
-	users int           // holders and waiters; guarded by Queues.mu
+	held    bool
+	waiting []chan struct{}
 }
 
 // Wait blocks until it is the caller's turn on key, or ctx ends (then it returns ctx's
@@ -33,28 +36,49 @@ func (q *Queues) Wait(ctx context.Context, key string) (done func(), err error) 
 	}
 	k := q.queues[key]
 	if k == nil {
-		k = &queue{turn: make(chan struct{}, 1)}
+		k = &queue{}
 		q.queues[key] = k
 	}
-	k.users++
-	q.mu.Unlock()
-	// Senders blocked on a full channel are served in the order they blocked, and a value
-	// taken out of it is replaced by the first waiter's at once: no one overtakes.
-	select {
-	case k.turn <- struct{}{}:
-		return func() { <-k.turn; q.leave(key, k) }, nil
-	case <-ctx.Done():
-		q.leave(key, k)
-		return nil, ctx.Err()
+	done = func() { q.pass(key, k) }
+	if !k.held {
+		k.held = true
+		q.mu.Unlock()
+		return done, nil
 	}
+	mine := make(chan struct{})
+	k.waiting = append(k.waiting, mine)
+	q.mu.Unlock()
+	select {
+	case <-mine:
+		return done, nil
+	case <-ctx.Done():
+	}
+	q.mu.Lock()
+	for i, w := range k.waiting {
+		if w == mine { // still waiting: leave the queue
+			k.waiting = append(k.waiting[:i], k.waiting[i+1:]...)
+			q.mu.Unlock()
+			return nil, ctx.Err()
+		}
+	}
+	q.mu.Unlock()
+	// The turn was handed over as ctx ended: hand it on.
+	done()
+	return nil, ctx.Err()
 }
 
-func (q *Queues) leave(key string, k *queue) {
+// pass ends the turn on key: the first waiter gets it, or the queue goes.
+func (q *Queues) pass(key string, k *queue) {
 	q.mu.Lock()
-	if k.users--; k.users == 0 {
+	defer q.mu.Unlock()
+	if len(k.waiting) == 0 {
+		k.held = false
 		delete(q.queues, key)
+		return
 	}
-	q.mu.Unlock()
+	next := k.waiting[0]
+	k.waiting = k.waiting[1:]
+	close(next)
 }
 
 // Len is the number of keys someone holds or waits for.

@@ -13,7 +13,7 @@ func (q *Queues) waiters(key string) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if k := q.queues[key]; k != nil {
-		return k.users
+		return len(k.waiting) + 1 // the holder
 	}
 	return 0
 }
