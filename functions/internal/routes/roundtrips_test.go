@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasuratest"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
@@ -27,7 +28,7 @@ import (
 )
 
 func TestRoundTripsPerActionStayWithinTheirBudget(t *testing.T) {
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	cfg, err := database.Config(pgtest.URL(t)) // the binary's pool, with a counting tracer
 	if err != nil {
 		t.Fatal(err)
 	}

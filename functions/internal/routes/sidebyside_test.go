@@ -86,13 +86,13 @@ const sbsHistorySQL = `
 	), entries_made AS (
 		INSERT INTO point_transactions (id, member_id, kind, points, balance_after, order_id, coupon_id, store_id, idempotency_key, created_at, created_by)
 		SELECT * FROM (
-			SELECT tx_id, member_id, 'earn', @points::bigint, k * @points::bigint, order_id, NULL::uuid, @store::uuid, 'earn:' || order_id, at, @crew::uuid
+			SELECT tx_id, member_id, 'earn', @points::bigint, k * @points::bigint, order_id, NULL::uuid, @store::uuid, 'earn:' || order_id, at AS created_at, @crew::uuid
 			FROM earns
 			UNION ALL
 			SELECT gen_random_uuid(), id, 'redeem', -@cost::bigint, @history::int * @points::bigint - @cost::bigint, NULL, coupon_id, NULL,
 			       'redeem:' || id || ':history', now() - interval '3 days', NULL
 			FROM m
-		) e ORDER BY 10
+		) e ORDER BY created_at
 	), lots_made AS (
 		INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
 		SELECT member_id, tx_id, @points::bigint, @points::bigint - CASE WHEN k = 1 THEN @cost::bigint ELSE 0 END,
