@@ -50,9 +50,7 @@ type creditReads struct {
 }
 
 func (r creditReads) queue(b *pgx.Batch, f *creditFacts) {
-	b.Queue(`SELECT `+orderColumnsOf("o")+`, t.id, coalesce(t.points, 0), coalesce(t.balance_after, 0), coalesce(t.campaign_ids::text[], '{}')
-		FROM orders o LEFT JOIN point_transactions t ON t.idempotency_key = 'earn:' || o.id::text
-		WHERE `+r.Order+` FOR UPDATE OF o`, r.OrderArgs...).QueryRow(func(row pgx.Row) error {
+	b.Queue(creditOrderSQL.text(r.Order), r.OrderArgs...).QueryRow(func(row pgx.Row) error {
 		var id *string
 		var e credited
 		err := row.Scan(append(f.Order.fields(), &id, &e.Points, &e.BalanceAfter, &e.CampaignIDs)...)
@@ -76,12 +74,18 @@ func (r creditReads) queue(b *pgx.Batch, f *creditFacts) {
 	})
 }
 
+// creditOrderSQL reads the order that cond (on orders o) names, locked, with its earn entry.
+var creditOrderSQL = newBuiltSQL(func(cond string) string {
+	return `SELECT ` + orderColumnsOf("o") + `, t.id, coalesce(t.points, 0), coalesce(t.balance_after, 0), coalesce(t.campaign_ids::text[], '{}')
+		FROM orders o LEFT JOIN point_transactions t ON t.idempotency_key = 'earn:' || o.id::text
+		WHERE ` + cond + ` FOR UPDATE OF o`
+})
+
 // queueTierFacts queues the reads a tier upgrade decides on: the tier points at at of the
 // member that cond (on members m, with args) names, and the tiers. Queue it after the member's
 // lock, so that an earn for the member that committed meanwhile is counted.
 func queueTierFacts(b *pgx.Batch, cond string, args []any, at time.Time, points *int64, tiers *[]Tier) {
-	b.Queue(`SELECT tier_points(m.id, $`+strconv.Itoa(len(args)+1)+`) FROM members m WHERE `+cond,
-		append(slices.Clone(args), at)...).QueryRow(func(row pgx.Row) error {
+	b.Queue(tierPointsOfSQL.text(memberCond{cond, len(args)}), append(slices.Clone(args), at)...).QueryRow(func(row pgx.Row) error {
 		err := row.Scan(points)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -94,6 +98,18 @@ func queueTierFacts(b *pgx.Batch, cond string, args []any, at time.Time, points 
 		return err
 	})
 }
+
+// memberCond is a condition on members m and the number of arguments it takes.
+type memberCond struct {
+	cond string
+	args int
+}
+
+// tierPointsOfSQL is the tier points of the member that a memberCond names, at the moment
+// given as the argument after the condition's.
+var tierPointsOfSQL = newBuiltSQL(func(c memberCond) string {
+	return `SELECT tier_points(m.id, $` + strconv.Itoa(c.args+1) + `) FROM members m WHERE ` + c.cond
+})
 
 // orderWrite is how the credit records the order: a new row, the member set on a POS's order
 // that had none, or nothing when the order already names the member.
@@ -117,7 +133,7 @@ var orderSQL = map[orderWrite]string{
 // moves (entryCTEs), and the use of the member's QR token, each only if the step before it
 // wrote. A step that wrote nothing (a concurrent earn took the receipt, the entry's key or
 // the token first) fails the statement with unless_raced.
-func creditSQL(w orderWrite) string {
+var creditSQL = newBuiltSQL(func(w orderWrite) string {
 	return `WITH o AS (` + orderSQL[w] + `),
 	` + entryCTEs("EXISTS (SELECT 1 FROM o)") + `,
 	q AS (
@@ -128,7 +144,7 @@ func creditSQL(w orderWrite) string {
 	SELECT unless_raced(EXISTS (SELECT 1 FROM o), 'the receipt')
 	   AND unless_raced(EXISTS (SELECT 1 FROM t), 'the earn entry')
 	   AND unless_raced(@qr_token_id::text IS NULL OR EXISTS (SELECT 1 FROM q), 'the member QR token')`
-}
+})
 
 // creditOrder credits order o to the locked member f.Member, once per order whichever path
 // (earnPoints or order_paid) gets there first: with the campaigns that match the order at its
@@ -172,10 +188,10 @@ func creditOrder(ctx context.Context, tx pgx.Tx, last *pgx.Batch, f *creditFacts
 	m.Balance = after
 	m.TierID, m.TierRank, m.MultiplierPct = tier.ID, tier.Rank, tier.MultiplierPct
 	if last != nil && !refundedFirst && !referralDue(m, o, st) {
-		last.Queue(creditSQL(w), args)
+		last.Queue(creditSQL.text(w), args)
 		return credited{TransactionID: txID, Points: points, BalanceAfter: after, CampaignIDs: applied}, nil
 	}
-	if _, err := tx.Exec(ctx, creditSQL(w), args); err != nil {
+	if _, err := tx.Exec(ctx, creditSQL.text(w), args); err != nil {
 		return credited{}, err
 	}
 	if refundedFirst {

@@ -60,14 +60,32 @@ func lockMember(ctx context.Context, tx pgx.Tx, id string) (m member, ok bool, e
 // queueLockMember queues locking the member that cond (on members m, with args) names into
 // m; found tells whether there was one.
 func queueLockMember(b *pgx.Batch, cond string, args []any, m *member, found *bool) {
-	queueMember(b, cond+` FOR NO KEY UPDATE OF m`, args, m, found)
+	queueMemberRow(b, memberSQL.text(memberRead{cond, true}), args, m, found)
 }
 
 // queueMember is queueLockMember without the lock, for a write that locks the member itself
 // (lateDebitMemberCTE).
 func queueMember(b *pgx.Batch, cond string, args []any, m *member, found *bool) {
-	b.Queue(`SELECT `+memberColumns+` FROM members m JOIN tiers t ON t.id = m.tier_id
-		WHERE `+cond, args...).QueryRow(func(row pgx.Row) error {
+	queueMemberRow(b, memberSQL.text(memberRead{cond, false}), args, m, found)
+}
+
+// memberRead is a read of the member a condition on members m names, locked or not.
+type memberRead struct {
+	cond string
+	lock bool
+}
+
+var memberSQL = newBuiltSQL(func(r memberRead) string {
+	s := `SELECT ` + memberColumns + ` FROM members m JOIN tiers t ON t.id = m.tier_id
+		WHERE ` + r.cond
+	if r.lock {
+		s += ` FOR NO KEY UPDATE OF m`
+	}
+	return s
+})
+
+func queueMemberRow(b *pgx.Batch, sql string, args []any, m *member, found *bool) {
+	b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
 		var err error
 		*m, err = scanMember(row)
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -85,11 +85,10 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 		if late {
 			w.Queue(`SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE`, memberID)
 			if r.PerMemberLimit != nil {
-				w.Queue(`SELECT unless_raced((SELECT count(*) FROM `+liveCoupons(`@member_id::uuid`, `@reward_id::uuid`, `@at::timestamptz`)+`)
-					< @per_member_limit::int, 'a coupon of the reward')`, args)
+				w.Queue(recountLiveCouponsSQL, args)
 			}
 		}
-		w.Queue(redeemSQL(r.Stock != nil), args).QueryRow(func(row pgx.Row) error { return row.Scan(&res.PointsBalance) })
+		w.Queue(redeemSQL.text(r.Stock != nil), args).QueryRow(func(row pgx.Row) error { return row.Scan(&res.PointsBalance) })
 		if late {
 			// This process's writes for one member go one after the other, in the order
 			// they came: PostgreSQL's queue for the row lock lets a late comer overtake
@@ -171,11 +170,7 @@ func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key stri
 		f.HasReward = err == nil
 		return err
 	})
-	// Counted only as far as the reward's per-member limit (none: not at all), so a member's
-	// history of coupons of a reward costs nothing here.
-	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM `+liveCoupons(`$1`, `$2`, `$3`)+`
-			LIMIT coalesce((SELECT per_member_limit FROM rewards WHERE id = $2), 0)) live`,
-		memberID, rewardID, now).QueryRow(func(row pgx.Row) error { return row.Scan(&f.LiveCoupons) })
+	b.Queue(countLiveCouponsSQL, memberID, rewardID, now).QueryRow(func(row pgx.Row) error { return row.Scan(&f.LiveCoupons) })
 	b.Queue(openLotsSQL, memberID).Query(func(rows pgx.Rows) error {
 		var err error
 		f.Lots, err = pgx.CollectRows(rows, scanLot)
@@ -190,6 +185,16 @@ func liveCoupons(member, reward, at string) string {
 	return `coupons WHERE member_id = ` + member + ` AND reward_id = ` + reward + ` AND status = 'issued' AND expires_at > ` + at
 }
 
+// countLiveCouponsSQL counts the member's ($1) live coupons of the reward ($2) at $3 as far
+// as the reward's per-member limit (none: not at all), so a member's history of coupons of a
+// reward costs nothing. recountLiveCouponsSQL fails (unless_raced) when they reach the limit.
+var (
+	countLiveCouponsSQL = `SELECT count(*) FROM (SELECT 1 FROM ` + liveCoupons(`$1`, `$2`, `$3`) + `
+		LIMIT coalesce((SELECT per_member_limit FROM rewards WHERE id = $2), 0)) live`
+	recountLiveCouponsSQL = `SELECT unless_raced((SELECT count(*) FROM ` + liveCoupons(`@member_id::uuid`, `@reward_id::uuid`, `@at::timestamptz`) + `)
+		< @per_member_limit::int, 'a coupon of the reward')`
+)
+
 // redeemSQL issues a coupon, for a member locked before it in the same transaction (by the
 // attempt's read, or on a first attempt by the statement before it in the same batch):
 // the balance and the lots move by the reward's cost as they are now (lateDebitMemberCTE),
@@ -200,7 +205,7 @@ func liveCoupons(member, reward, at string) string {
 // the stock, a coupon code drawn twice, the key taken meanwhile) fails the statement with
 // unless_raced, and the attempt that runs next reads under the lock and answers. It answers
 // the balance after the redemption.
-func redeemSQL(stocked bool) string {
+var redeemSQL = newBuiltSQL(func(stocked bool) string {
 	stock := `SELECT @reward_id::uuid AS id`
 	if stocked {
 		stock = `UPDATE rewards SET stock = stock - 1 WHERE id = @reward_id::uuid AND stock > 0 AND EXISTS (SELECT 1 FROM u) RETURNING id`
@@ -217,4 +222,4 @@ func redeemSQL(stocked bool) string {
 	WHERE unless_raced(EXISTS (SELECT 1 FROM s), 'the reward stock')
 	  AND unless_raced(EXISTS (SELECT 1 FROM c), 'the coupon code')
 	  AND ` + lateDebitChecks
-}
+})

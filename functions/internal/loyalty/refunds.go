@@ -108,7 +108,7 @@ func (s *Service) RefundOrder(ctx context.Context, c Caller, in RefundOrderInput
 			}
 		}
 		w := &pgx.Batch{}
-		w.Queue(refundSQL(due != nil), args)
+		w.Queue(refundSQL.text(due != nil), args)
 		return database.CommitWith(ctx, tx, w)
 	})
 	return out, err
@@ -199,7 +199,7 @@ func readRefund(ctx context.Context, tx pgx.Tx, c Caller, in RefundOrderInput, k
 // refundSQL records a refund: the order's refunded amount, the reversal entry when one is
 // due (entryCTEs), and the request under its idempotency key. It goes with the COMMIT: a
 // reversal key taken meanwhile fails it (unless_raced), and the transaction runs again.
-func refundSQL(reverses bool) string {
+var refundSQL = newBuiltSQL(func(reverses bool) string {
 	entry, written := ``, `true`
 	if reverses {
 		entry, written = entryCTEs("true")+`,`, `unless_raced(EXISTS (SELECT 1 FROM t), 'the reversal key')`
@@ -213,7 +213,7 @@ func refundSQL(reverses bool) string {
 		SELECT @order_id::uuid, @request_key::text, @part::bigint, @reversed_tx::uuid, @reversed::bigint, @balance_now::bigint, @at::timestamptz
 		WHERE @request_key::text IS NOT NULL)
 	SELECT ` + written
-}
+})
 
 // order is an orders row.
 type order struct {
