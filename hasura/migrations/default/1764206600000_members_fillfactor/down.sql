@@ -1,0 +1,1 @@
+ALTER TABLE public.members RESET (fillfactor);

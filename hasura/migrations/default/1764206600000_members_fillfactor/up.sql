@@ -1,0 +1,14 @@
+-- Room on every page of members for the next version of its rows.
+--
+-- Every earn, redemption, refund and bonus updates its member's row (the balance). With full
+-- pages (the default fillfactor, 100) the new version of the row goes to another page, so the
+-- update is not HOT: it inserts a new entry into every index of members (the primary key,
+-- member_code, referral_code, tier_id, the birthday index), three of them unique and checked,
+-- each at a random place: measured with an earn from one caller over 10,000 members, 2 of
+-- 3,089 updates were HOT; with fillfactor 90 about half; with 80, 92 %. A HOT update writes
+-- only the heap page the row is on, and the indexes stay as small as the members.
+--
+-- The setting takes effect for rows written from now on: a row updated once moves to a page
+-- that has the room, so an existing table reorganises itself as members come back; no
+-- rewrite is needed (ALTER TABLE ... SET takes a lock that blocks neither reads nor writes).
+ALTER TABLE public.members SET (fillfactor = 80);
