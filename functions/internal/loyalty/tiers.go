@@ -49,7 +49,7 @@ const reviewTiersSQL = `
 	WITH earned AS (
 		SELECT m.id, t.rank, tier_points(m.id, $2::timestamptz) AS points
 		FROM members m JOIN tiers t ON t.id = m.tier_id
-		WHERE m.id = ANY($1::uuid[])
+		WHERE m.id = ANY($1::text[]::uuid[])
 	), review AS (
 		SELECT e.id, best.id AS tier_id
 		FROM earned e

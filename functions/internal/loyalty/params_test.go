@@ -1,0 +1,45 @@
+package loyalty
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
+)
+
+// pgx encodes a Go []string for a uuid[] parameter only after a failed attempt in binary
+// format, which builds an error message (with the value printed by reflection) on every
+// call; the statements that take lists of ids take them as text[] and cast in SQL.
+func TestNoStatementTakesAUUIDArrayParameter(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Pool(t)
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	texts := map[string]string{
+		"postSQL": postSQL, "postLastSQL": postLastSQL, "expireSQL": expireSQL, "reviewTiersSQL": reviewTiersSQL,
+		"credit (insert)": creditSQL.text(orderInsert), "credit (set member)": creditSQL.text(orderSetMember),
+		"credit (as is)": creditSQL.text(orderAsIs), "redeem": redeemSQL.text(false), "redeem (stock)": redeemSQL.text(true),
+		"refund": refundSQL.text(false), "refund (reversal)": refundSQL.text(true),
+	}
+	for name, text := range texts {
+		sql, _, err := database.Args{}.RewriteQuery(ctx, conn.Conn(), text, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sd, err := conn.Conn().Prepare(ctx, "", sql)
+		if err != nil {
+			t.Fatalf("%s: prepare: %v", name, err)
+		}
+		for i, oid := range sd.ParamOIDs {
+			if oid == pgtype.UUIDArrayOID {
+				t.Errorf("%s: parameter $%d is uuid[]: take it as text[] and cast (::text[]::uuid[])", name, i+1)
+			}
+		}
+	}
+}
