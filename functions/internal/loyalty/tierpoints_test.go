@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
 	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
 )
@@ -70,5 +72,63 @@ func TestTheUpgradeHappensOnTheEarnThatCrossesMinPoints(t *testing.T) {
 	out = must[loyalty.EarnPointsOutput](t)(w.earn(code, "crossing", 100)) // 1: 1000
 	if out.TierID != "silver" {
 		t.Fatalf("the earn reaching 1000 tier points left the tier at %s, want silver", out.TierID)
+	}
+}
+
+// tier_points reads a member's days from tier_points_by_day's key alone (an index-only scan),
+// not from the heap, where a member's days lie on a page each among everyone else's.
+func TestTierPointsReadTheDaysFromTheKeyAlone(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	id, code := lt.Member(t, w.db)
+	for i := range 5 {
+		w.now = w.now.AddDate(0, 0, 1)
+		must[loyalty.EarnPointsOutput](t)(w.earn(code, fmt.Sprintf("D-%d", i), 1000))
+	}
+	// As autovacuum leaves it: the visibility map set, so the heap need not be visited. The
+	// test cluster commits asynchronously, and VACUUM marks a page all-visible only once the
+	// commits of its rows are flushed: CHECKPOINT flushes them.
+	lt.Exec(t, w.db, `CHECKPOINT`)
+	lt.Exec(t, w.db, `VACUUM (ANALYZE) tier_points_by_day`)
+	if n := lt.Count(t, w.db, `SELECT relallvisible::bigint FROM pg_class WHERE relname = 'tier_points_by_day'`); n == 0 {
+		t.Fatal("VACUUM left no page of tier_points_by_day all-visible")
+	}
+	// A connection of its own, on which the function is planned for the first time, as on a
+	// chain's table: this one is a few rows, where a sequential scan would be the cheapest.
+	conn, err := pgx.ConnectConfig(ctx, w.db.Config().ConnConfig.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// Counters of this backend, read before and after in one transaction (they are not
+	// reported while it is open).
+	fetched := func() (heap, index int64) {
+		t.Helper()
+		if err := tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_fetched('tier_points_by_day_pkey'::regclass),
+			pg_stat_get_xact_tuples_returned('tier_points_by_day_pkey'::regclass)`).Scan(&heap, &index); err != nil {
+			t.Fatal(err)
+		}
+		return heap, index
+	}
+	heap0, index0 := fetched()
+	var points int64
+	if err := tx.QueryRow(ctx, `SELECT tier_points($1, $2)`, id, w.now).Scan(&points); err != nil {
+		t.Fatal(err)
+	}
+	heap1, index1 := fetched()
+	heap, index := heap1-heap0, index1-index0 // rows fetched from the heap, entries read from the key
+	if points != 50 {
+		t.Fatalf("tier_points = %d, want 50", points)
+	}
+	if heap != 0 || index == 0 {
+		t.Fatalf("tier_points fetched %d rows of tier_points_by_day from the heap, %d entries from its key: want the key alone", heap, index)
 	}
 }
