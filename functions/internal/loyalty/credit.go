@@ -106,9 +106,10 @@ type memberCond struct {
 }
 
 // tierPointsOfSQL is the tier points of the member that a memberCond names, at the moment
-// given as the argument after the condition's.
+// given as the argument after the condition's: tier_points_window in FROM, which PostgreSQL
+// inlines into this statement (tier_points() would be a PL/pgSQL call).
 var tierPointsOfSQL = newBuiltSQL(func(c memberCond) string {
-	return `SELECT tier_points(m.id, $` + strconv.Itoa(c.args+1) + `) FROM members m WHERE ` + c.cond
+	return `SELECT w.points FROM members m CROSS JOIN LATERAL tier_points_window(m.id, $` + strconv.Itoa(c.args+1) + `) w WHERE ` + c.cond
 })
 
 // orderWrite is how the credit records the order: a new row, the member set on a POS's order

@@ -47,8 +47,9 @@ func (s *Service) ReviewTiers(ctx context.Context, r CronRun) (Outcome, error) {
 //     run date, as notify does).
 const reviewTiersSQL = `
 	WITH earned AS (
-		SELECT m.id, t.rank, tier_points(m.id, $2::timestamptz) AS points
+		SELECT m.id, t.rank, w.points
 		FROM members m JOIN tiers t ON t.id = m.tier_id
+		CROSS JOIN LATERAL tier_points_window(m.id, $2::timestamptz) w
 		WHERE m.id = ANY($1::text[]::uuid[])
 	), review AS (
 		SELECT e.id, best.id AS tier_id
