@@ -21,6 +21,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"knative.dev/pkg/apis"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -179,6 +180,43 @@ func checkKnative(objs []object) []error {
 	}
 	if n == 0 {
 		errs = append(errs, errors.New("no Knative Service rendered"))
+	}
+	return errs
+}
+
+// checkGoRuntime checks the Go runtime's settings of the functions (functions-config): GOGC a
+// positive percentage, GOMEMLIMIT (Go's syntax: a number of bytes with an optional B, KiB,
+// MiB or GiB) below the container's memory limit, so that the collector works harder before
+// the kernel kills the pod.
+var goMemLimit = regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB|TiB)?$`)
+
+func checkGoRuntime(objs []object) []error {
+	cm, ok := find(objs, "ConfigMap", "functions-config")
+	if !ok {
+		return []error{errors.New("no ConfigMap functions-config")}
+	}
+	svc, ok := find(objs, "Service", "functions")
+	if !ok {
+		return []error{errors.New("no Knative Service functions")}
+	}
+	var errs []error
+	if n, err := strconv.Atoi(str(get(cm.Map, "data", "GOGC"))); err != nil || n <= 0 {
+		errs = append(errs, fmt.Errorf("functions-config: GOGC %q is not a positive percentage", str(get(cm.Map, "data", "GOGC"))))
+	}
+	raw := str(get(cm.Map, "data", "GOMEMLIMIT"))
+	if !goMemLimit.MatchString(raw) {
+		return append(errs, fmt.Errorf("functions-config: GOMEMLIMIT %q is not in Go's syntax (e.g. 200MiB)", raw))
+	}
+	soft, err := resource.ParseQuantity(strings.TrimSuffix(raw, "B")) // 200MiB is Kubernetes' 200Mi
+	if err != nil {
+		return append(errs, fmt.Errorf("functions-config: GOMEMLIMIT %q: %w", raw, err))
+	}
+	limit, err := resource.ParseQuantity(str(get(svc.Map, "spec", "template", "spec", "containers", 0, "resources", "limits", "memory")))
+	if err != nil {
+		return append(errs, fmt.Errorf("functions: memory limit: %w", err))
+	}
+	if soft.Cmp(limit) >= 0 {
+		errs = append(errs, fmt.Errorf("functions-config: GOMEMLIMIT %s is not below the container's memory limit %s", raw, limit.String()))
 	}
 	return errs
 }
@@ -975,6 +1013,7 @@ func checkEnvironment(root string, env environment) []error {
 	}
 	synced, errs := checkSyncEnv(root, s)
 	errs = append(errs, checkKnative(objs)...)
+	errs = append(errs, checkGoRuntime(objs)...)
 	errs = append(errs, s.check(objs)...)
 	errs = append(errs, checkRoutes(objs)...)
 	errs = append(errs, checkOverlay(env, objs)...)
@@ -1154,6 +1193,8 @@ func TestChecksCatchBrokenCopies(t *testing.T) {
 		{"knative strict decode", "deploy/base/functions.yaml", "timeoutSeconds: 300", "timeoutSecond: 300", overlay(prod), "strict decode"},
 		{"knative validate", "deploy/base/functions.yaml", "containerConcurrency: 32", "containerConcurrency: 5000", overlay(prod), "Validate"},
 		{"knative probes", "deploy/base/functions.yaml", "          livenessProbe:\n            httpGet:\n              path: /healthz", "          livenessProbe:\n            httpGet:\n              path: /", overlay(prod), "probes on /healthz"},
+		{"go memory limit over the container's", "deploy/base/functions.yaml", "GOMEMLIMIT: 200MiB", "GOMEMLIMIT: 256MiB", overlay(prod), "not below the container's memory limit"},
+		{"go memory limit in Kubernetes' syntax", "deploy/base/functions.yaml", "GOMEMLIMIT: 200MiB", "GOMEMLIMIT: 200Mi", overlay(prod), "not in Go's syntax"},
 		{"schema: unknown field", "deploy/base/hasura.yaml", "revisionHistoryLimit: 5", "revisionHistoryLimits: 5", overlay(prod), "schema apps/v1 Deployment hasura"},
 		{"schema: wrong type", "deploy/base/app.yaml", "containerPort: 8080", "containerPort: http", overlay(prod), "schema apps/v1 Deployment app"},
 		{"schema: KongPlugin", "deploy/base/kong.yaml", "plugin: cors", "plugins: cors", overlay(prod), "schema configuration.konghq.com/v1 KongPlugin loyalty-cors"},

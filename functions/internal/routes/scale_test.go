@@ -326,6 +326,7 @@ func BenchmarkScale(b *testing.B) {
 	if os.Getenv("SCALE_MEMBERS") == "" {
 		b.Skip("seeds a large database: set SCALE_MEMBERS (make bench-scale)")
 	}
+	withPodGC(b)
 	large := envInt(b, "SCALE_MEMBERS", 1_000_000)
 	small := envInt(b, "SCALE_SMALL_MEMBERS", 10_000)
 	d := time.Duration(envInt(b, "SCALE_SECONDS", 5)) * time.Second

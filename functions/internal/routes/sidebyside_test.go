@@ -414,6 +414,7 @@ func pgbench(b *testing.B, clients int, d time.Duration) sbsResult {
 // --- the benchmarks --------------------------------------------------------------------------------
 
 func BenchmarkSideBySide(b *testing.B) {
+	withPodGC(b)
 	d := sbsDuration(b)
 	ctx := context.Background()
 	var results []sbsResult
@@ -490,6 +491,7 @@ func printSideBySide(w io.Writer, d time.Duration, results []sbsResult) {
 // BenchmarkEarnPoolSettings: earnPoints through HTTP at 32 callers, for pgx pool sizes and
 // statement cache modes (docs/benchmarks.md, pool and server settings).
 func BenchmarkEarnPoolSettings(b *testing.B) {
+	withPodGC(b)
 	d := sbsDuration(b)
 	modes := []struct {
 		name string
