@@ -10,7 +10,7 @@ BENCH_PKGS   ?= $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_tes
 # Go files of the module; .data (the local PostgreSQL) and .git are left out.
 GO_FILES      = $(shell find . \( -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print)
 
-.PHONY: help deps dev test vet build lambda bench bench-pool bench-scale bench-all fmt lint migrate docs clean
+.PHONY: help deps dev test vet build lambda bench bench-cpu bench-pool bench-scale bench-all fmt lint migrate docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ lambda: ## bin/cognito-pretoken.zip, the Cognito Pre Token Generation Lambda (do
 # their ratios. SIDEBYSIDE_SECONDS (default 5) per figure; about a minute in all.
 bench: ## earn/redeem side by side with pgbench's ceiling (docs/benchmarks.md)
 	nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkSideBySide$$' -benchtime 1x -timeout $(TEST_TIMEOUT) ./functions/internal/routes/
+
+bench-cpu: ## CPU per earn (Go and PostgreSQL) through HTTP and as bare statements, 32 callers (docs/benchmarks.md)
+	nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkEarnCPU$$' -benchtime 1x -timeout $(TEST_TIMEOUT) ./functions/internal/routes/
 
 bench-pool: ## earn at 32 callers for pgx pool sizes and statement cache modes (docs/benchmarks.md)
 	nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkEarnPoolSettings$$' -benchtime 1x -timeout $(TEST_TIMEOUT) ./functions/internal/routes/
