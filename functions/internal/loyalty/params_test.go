@@ -6,22 +6,30 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
 )
+
+// connOfFreshDatabase is a connection, configured as the functions' are, to a database of
+// its own; released when the test ends.
+func connOfFreshDatabase(t *testing.T) *pgxpool.Conn {
+	t.Helper()
+	conn, err := pgtest.Pool(t).Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Release)
+	return conn
+}
 
 // pgx encodes a Go []string for a uuid[] parameter only after a failed attempt in binary
 // format, which builds an error message (with the value printed by reflection) on every
 // call; the statements that take lists of ids take them as text[] and cast in SQL.
 func TestNoStatementTakesAUUIDArrayParameter(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.Pool(t)
-	conn, err := db.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
+	conn := connOfFreshDatabase(t)
 	texts := map[string]string{
 		"postSQL": postSQL, "postLastSQL": postLastSQL, "expireSQL": expireSQL, "reviewTiersSQL": reviewTiersSQL,
 		"credit (insert)": creditSQL.text(orderInsert), "credit (set member)": creditSQL.text(orderSetMember),
@@ -50,12 +58,7 @@ func TestNoStatementTakesAUUIDArrayParameter(t *testing.T) {
 // PL/pgSQL, VOLATILE or STRICT) and calls it per member again.
 func TestTierPointsWindowIsInlinedWhereTheFunctionsReadIt(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.Pool(t)
-	conn, err := db.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
+	conn := connOfFreshDatabase(t)
 	for name, q := range map[string]struct{ sql, args string }{
 		"earn by member code": {tierPointsOfSQL.text(memberCond{`m.member_code = $1 AND m.deleted_at IS NULL`, 1}), `'1234567890', now()`},
 		"tier review":         {reviewTiersSQL, `'{}', now(), current_date`},
