@@ -75,6 +75,7 @@ type memberRead struct {
 	lock bool
 }
 
+// memberSQL reads the member of a memberRead with their tier's rank and multiplier.
 var memberSQL = newBuiltSQL(func(r memberRead) string {
 	s := `SELECT ` + memberColumns + ` FROM members m JOIN tiers t ON t.id = m.tier_id
 		WHERE ` + r.cond
@@ -84,6 +85,8 @@ var memberSQL = newBuiltSQL(func(r memberRead) string {
 	return s
 })
 
+// queueMemberRow queues sql (a memberSQL text) with args, scanned into m; found tells
+// whether it found the member.
 func queueMemberRow(b *pgx.Batch, sql string, args []any, m *member, found *bool) {
 	b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
 		var err error
