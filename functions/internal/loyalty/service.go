@@ -20,7 +20,10 @@ type Service struct {
 	observer Observer
 	// accounts is the user directory members sign in with; nil: deleteMyAccount is off.
 	accounts AccountDirectory
-	// writers queues this process's writes that lock a member late, one member at a time.
+	// writers queues this process's writes that lock a member late, per member: two at a
+	// time, one holding the member's row lock and the next waiting for it in PostgreSQL, so
+	// the lock passes on at the COMMIT instead of after a round trip to Go and back, and no
+	// third of this process's callers can overtake in PostgreSQL's queue.
 	writers turns.Queues
 }
 
@@ -52,7 +55,7 @@ func WithQRTokens(q QRTokens) Option { return func(s *Service) { s.qr = q } }
 
 // New returns a Service on db.
 func New(db *pgxpool.Pool, opts ...Option) *Service {
-	s := &Service{db: db, now: time.Now, observer: noObserver{}}
+	s := &Service{db: db, now: time.Now, observer: noObserver{}, writers: turns.Queues{Width: 2}}
 	for _, o := range opts {
 		o(s)
 	}

@@ -1,5 +1,5 @@
-// Package turns lets callers take turns per key, first come first served: at most one holds
-// a key's turn at a time, and the others wait in the order they asked.
+// Package turns lets callers take turns per key, first come first served: at most Width hold
+// a key's turn at a time (one unless set), and the others wait in the order they asked.
 //
 // It is a fairness device, not a lock anything relies on: the database's row locks keep the
 // data right. A queue in the process is fair where PostgreSQL's wait for a row lock is not
@@ -16,14 +16,19 @@ import (
 // while someone holds or waits for its turn. The order is that in which callers took mu:
 // a waiter joins its queue and is handed the turn under mu, so no one overtakes.
 type Queues struct {
+	// Width is how many may hold a key's turn at once; 0 means 1.
+	Width int
+
 	mu     sync.Mutex
 	queues map[string]*queue
 }
 
-// queue is one key's: whether someone holds the turn, and who waits for it, first first.
-// Each waiter's channel is closed when the turn is handed to it.
+func (q *Queues) width() int { return max(q.Width, 1) }
+
+// queue is one key's: how many hold the turn, and who waits for it, first first. Each
+// waiter's channel is closed when the turn is handed to it.
 type queue struct {
-	held    bool
+	holders int
 	waiting []chan struct{}
 }
 
@@ -40,8 +45,8 @@ func (q *Queues) Wait(ctx context.Context, key string) (done func(), err error) 
 		q.queues[key] = k
 	}
 	done = func() { q.pass(key, k) }
-	if !k.held {
-		k.held = true
+	if k.holders < q.width() && len(k.waiting) == 0 {
+		k.holders++
 		q.mu.Unlock()
 		return done, nil
 	}
@@ -72,8 +77,10 @@ func (q *Queues) pass(key string, k *queue) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(k.waiting) == 0 {
-		k.held = false
-		delete(q.queues, key)
+		k.holders--
+		if k.holders == 0 {
+			delete(q.queues, key)
+		}
 		return
 	}
 	next := k.waiting[0]

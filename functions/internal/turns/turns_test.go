@@ -13,7 +13,7 @@ func (q *Queues) waiters(key string) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if k := q.queues[key]; k != nil {
-		return len(k.waiting) + 1 // the holder
+		return len(k.waiting) + k.holders
 	}
 	return 0
 }
@@ -131,5 +131,53 @@ func TestWaitEndsWithItsContext(t *testing.T) {
 	next()
 	if q.Len() != 0 {
 		t.Errorf("%d queues left, want 0", q.Len())
+	}
+}
+
+func TestWidthLetsThatManyHoldATurnAndTheRestWaitInOrder(t *testing.T) {
+	q := Queues{Width: 2}
+	ctx := context.Background()
+	hold := make(chan struct{}) // the waiters keep their turns until the test ends
+	t.Cleanup(func() { close(hold) })
+	first, err := q.Wait(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := q.Wait(ctx, "m") // the second holder: does not wait
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 2)
+	for i := range 2 {
+		go func() {
+			done, err := q.Wait(ctx, "m")
+			if err != nil {
+				t.Error(err)
+				got <- -1
+				return
+			}
+			got <- i
+			<-hold
+			done()
+		}()
+		untilWaiting(t, &q, "m", 3+i) // third asks before fourth
+	}
+	select {
+	case i := <-got:
+		t.Fatalf("waiter %d got a turn while two held it", i)
+	case <-time.After(20 * time.Millisecond):
+	}
+	second()
+	if i := <-got; i != 0 {
+		t.Fatalf("the first turn to free went to waiter %d, want 0 (the first to ask)", i)
+	}
+	select {
+	case i := <-got:
+		t.Fatalf("waiter %d got a turn while two held it", i)
+	case <-time.After(20 * time.Millisecond):
+	}
+	first()
+	if i := <-got; i != 1 {
+		t.Fatalf("the next turn went to waiter %d, want 1", i)
 	}
 }
