@@ -162,22 +162,24 @@ func TestWidthLetsThatManyHoldATurnAndTheRestWaitInOrder(t *testing.T) {
 		}()
 		untilWaiting(t, &q, "m", 3+i) // third asks before fourth
 	}
-	select {
-	case i := <-got:
-		t.Fatalf("waiter %d got a turn while two held it", i)
-	case <-time.After(20 * time.Millisecond):
-	}
+	noTurnYet(t, got)
 	second()
 	if i := <-got; i != 0 {
 		t.Fatalf("the first turn to free went to waiter %d, want 0 (the first to ask)", i)
 	}
+	noTurnYet(t, got)
+	first()
+	if i := <-got; i != 1 {
+		t.Fatalf("the next turn went to waiter %d, want 1", i)
+	}
+}
+
+// noTurnYet fails if a waiter reports a turn within a short while.
+func noTurnYet(t *testing.T, got <-chan int) {
+	t.Helper()
 	select {
 	case i := <-got:
 		t.Fatalf("waiter %d got a turn while two held it", i)
 	case <-time.After(20 * time.Millisecond):
-	}
-	first()
-	if i := <-got; i != 1 {
-		t.Fatalf("the next turn went to waiter %d, want 1", i)
 	}
 }
