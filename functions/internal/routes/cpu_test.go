@@ -15,8 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,7 +82,6 @@ func goCPU(t testing.TB) time.Duration {
 
 // cpuPerCall is what one call cost in CPU, on average over a round.
 type cpuPerCall struct {
-	calls      int64
 	perSecond  float64
 	goCPU, pg  time.Duration
 	statements []string
@@ -92,7 +89,8 @@ type cpuPerCall struct {
 
 func (c cpuPerCall) sum() time.Duration { return c.goCPU + c.pg }
 
-// measureCPU runs op from callers goroutines for sbsWarmup, then measures for d.
+// measureCPU drives op (drive) and divides the CPU used while the calls were counted by
+// their number.
 func measureCPU(b *testing.B, fx *sbsFixture, callers int, d time.Duration, op func(i int64) error) cpuPerCall {
 	b.Helper()
 	ctx := context.Background()
@@ -102,48 +100,20 @@ func measureCPU(b *testing.B, fx *sbsFixture, callers int, d time.Duration, op f
 			b.Fatalf("SIDEBYSIDE_STATEMENTS needs pg_stat_statements: %v", err)
 		}
 	}
-	var seq atomic.Int64
-	stop := make(chan struct{})
-	errs := make(chan error, callers)
-	var wg sync.WaitGroup
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := op(seq.Add(1)); err != nil {
-					errs <- err
-					return
+	var g0, p0, g1, p1 time.Duration
+	r := driveWatched(b, "cpu", callers, d, window{
+		open: func() {
+			if statements {
+				if _, err := fx.db.Exec(ctx, `SELECT pg_stat_statements_reset()`); err != nil {
+					b.Fatal(err)
 				}
 			}
-		}()
-	}
-	time.Sleep(sbsWarmup)
-	if statements {
-		if _, err := fx.db.Exec(ctx, `SELECT pg_stat_statements_reset()`); err != nil {
-			b.Fatal(err)
-		}
-	}
-	g0, p0, n0, t0 := goCPU(b), postgresCPU(b, fx.db), seq.Load(), time.Now()
-	time.Sleep(d)
-	g1, p1, n1, t1 := goCPU(b), postgresCPU(b, fx.db), seq.Load(), time.Now()
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
-	n := n1 - n0
-	if n <= 0 {
-		b.Fatal("no call finished")
-	}
-	c := cpuPerCall{calls: n, perSecond: float64(n) / t1.Sub(t0).Seconds(),
-		goCPU: (g1 - g0) / time.Duration(n), pg: (p1 - p0) / time.Duration(n)}
+			g0, p0 = goCPU(b), postgresCPU(b, fx.db)
+		},
+		close: func() { g1, p1 = goCPU(b), postgresCPU(b, fx.db) },
+	}, op)
+	n := int64(r.ops)
+	c := cpuPerCall{perSecond: r.perSecond(), goCPU: (g1 - g0) / time.Duration(n), pg: (p1 - p0) / time.Duration(n)}
 	if statements {
 		rows, err := fx.db.Query(ctx, `
 			SELECT calls, total_exec_time, left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements

@@ -140,13 +140,23 @@ func (r sbsResult) report(b *testing.B) {
 // started after the warm-up and ended before the deadline. op gets a number unique in the run.
 func drive(b *testing.B, name string, callers int, d time.Duration, op func(i int64) error) sbsResult {
 	b.Helper()
+	return driveWatched(b, name, callers, d, window{}, op)
+}
+
+// window is called on the benchmark's goroutine as the measured window opens and closes
+// (either may be nil): to read counters over the same span as the calls counted.
+type window struct{ open, close func() }
+
+// driveWatched is drive with w called at the window's ends.
+func driveWatched(b *testing.B, name string, callers int, d time.Duration, w window, op func(i int64) error) sbsResult {
+	b.Helper()
 	var seq atomic.Int64
 	start := time.Now()
 	from, until := start.Add(sbsWarmup), start.Add(sbsWarmup+d)
 	lat := make([][]time.Duration, callers)
 	errs := make([]error, callers)
 	var wg sync.WaitGroup
-	for w := range callers {
+	for c := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -156,14 +166,23 @@ func drive(b *testing.B, name string, callers int, d time.Duration, op func(i in
 					return
 				}
 				if err := op(seq.Add(1)); err != nil {
-					errs[w] = err
+					errs[c] = err
 					return
 				}
 				if t1 := time.Now(); !t0.Before(from) && !t1.After(until) {
-					lat[w] = append(lat[w], t1.Sub(t0))
+					lat[c] = append(lat[c], t1.Sub(t0))
 				}
 			}
 		}()
+	}
+	for _, edge := range []struct {
+		at time.Time
+		fn func()
+	}{{from, w.open}, {until, w.close}} {
+		if edge.fn != nil {
+			time.Sleep(time.Until(edge.at))
+			edge.fn()
+		}
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
