@@ -15,6 +15,7 @@ import (
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -73,8 +74,28 @@ func Config(url string) (*pgxpool.Config, error) {
 	// telemetry installs an exporter). Parameters stay out: they hold member data. Acquires
 	// are not traced: the health check's would be a root trace every few seconds.
 	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer())
+	cfg.AfterConnect = sendUUIDArraysAsText
 	return cfg, nil
 }
+
+// sendUUIDArraysAsText makes the connection send uuid[] parameters in text format. Lists of
+// ids go as []string, which pgx encodes for uuid only as text; with uuid[]'s preferred
+// format, binary, every such parameter first failed a binary attempt (building its error by
+// reflection, on every earn and redemption), then went as text.
+func sendUUIDArraysAsText(_ context.Context, conn *pgx.Conn) error {
+	m := conn.TypeMap()
+	t, ok := m.TypeForOID(pgtype.UUIDArrayOID)
+	if !ok {
+		return fmt.Errorf("pgx has no type for uuid[] (OID %d)", pgtype.UUIDArrayOID)
+	}
+	m.RegisterType(&pgtype.Type{Name: t.Name, OID: t.OID, Codec: textPreferred{t.Codec}})
+	return nil
+}
+
+// textPreferred is codec with text as its preferred format.
+type textPreferred struct{ pgtype.Codec }
+
+func (textPreferred) PreferredFormat() int16 { return pgtype.TextFormatCode }
 
 // PlanByValues makes the rest of tx plan its statements for the values they are given, as
 // PostgreSQL does by default (plan_cache_mode auto), instead of on Open's one plan per

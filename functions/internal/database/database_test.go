@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
@@ -200,5 +202,31 @@ func TestDefaultPoolMatchesTheKnativeContainerConcurrency(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(string(m[1])); n != database.DefaultMaxConns {
 		t.Fatalf("containerConcurrency %d, database.DefaultMaxConns %d: keep them equal", n, database.DefaultMaxConns)
+	}
+}
+
+// Lists of ids go to PostgreSQL as []string: on Open's connections pgx encodes them for a
+// uuid[] parameter in the format it picks first (on others it fails a binary attempt, and
+// builds that error by reflection, before falling back to text), and they arrive as uuids.
+func TestUUIDListsAsStringsEncodeInTheirPreferredFormat(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Pool(t) // database.Config's
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	ids := []string{"0193a1b2-0000-7000-8000-000000000001", "0193a1b2-0000-7000-8000-000000000002"}
+	m := conn.Conn().TypeMap()
+	if _, err := m.Encode(pgtype.UUIDArrayOID, m.FormatCodeForOID(pgtype.UUIDArrayOID), ids, nil); err != nil {
+		t.Fatalf("[]string for uuid[] in its preferred format: %v", err)
+	}
+	var got []string
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT $1::uuid[]::text[], cardinality($1::uuid[])`, ids).Scan(&got, &n); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, ids) || n != 2 {
+		t.Fatalf("sent %v, PostgreSQL has %v (%d)", ids, got, n)
 	}
 }

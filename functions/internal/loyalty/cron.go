@@ -244,7 +244,7 @@ const expireBatchSQL = `
 const expireSQL = `
 	WITH due AS (
 		SELECT b.id AS member_id, s.points, s.lots
-		FROM unnest($1::text[]::uuid[]) AS b(id)
+		FROM unnest($1::uuid[]) AS b(id)
 		CROSS JOIN LATERAL (
 			SELECT sum(l.remaining) AS points, array_agg(l.ctid) AS lots FROM point_lots l
 			WHERE l.member_id = b.id AND l.remaining > 0 AND l.expires_at <= $2) s

@@ -227,7 +227,7 @@ func entryCTEs(when string) string {
 	return `t AS (
 		INSERT INTO point_transactions (` + entryColumns + `)
 		SELECT @tx_id::uuid, @member_id::uuid, @kind::text, @points::bigint, @balance::bigint, @order_id::uuid, @coupon_id::uuid,
-		       @store_id::uuid, @reason::text, @key::text, @at::timestamptz, coalesce(@campaign_ids::text[]::uuid[], '{}'), @by::uuid
+		       @store_id::uuid, @reason::text, @key::text, @at::timestamptz, coalesce(@campaign_ids::uuid[], '{}'), @by::uuid
 		WHERE ` + when + `
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING id, balance_after),
@@ -240,7 +240,7 @@ func entryCTEs(when string) string {
 		FROM t WHERE @points::bigint > 0),
 	d AS (
 		UPDATE point_lots p SET remaining = p.remaining - d.take
-		FROM unnest(@lot_ids::text[]::uuid[], @lot_takes::bigint[]) AS d(id, take)
+		FROM unnest(@lot_ids::uuid[], @lot_takes::bigint[]) AS d(id, take)
 		WHERE p.id = d.id AND EXISTS (SELECT 1 FROM t))`
 }
 
@@ -275,14 +275,14 @@ func lateDebitEntryCTEs(when string) string {
 		RETURNING id, balance_after),
 	d AS (
 		UPDATE point_lots p SET remaining = p.remaining - d.take
-		FROM unnest(@lot_ids::text[]::uuid[], @lot_takes::bigint[]) AS d(id, take)
+		FROM unnest(@lot_ids::uuid[], @lot_takes::bigint[]) AS d(id, take)
 		WHERE p.id = d.id AND p.remaining >= d.take AND EXISTS (SELECT 1 FROM t)
 		RETURNING 1)`
 }
 
 const lateDebitChecks = `unless_raced(EXISTS (SELECT 1 FROM u), 'the balance')
 	AND unless_raced(EXISTS (SELECT 1 FROM t), 'the entry key')
-	AND unless_raced((SELECT count(*) FROM d) = coalesce(cardinality(@lot_ids::text[]::uuid[]), 0), 'the lots')`
+	AND unless_raced((SELECT count(*) FROM d) = coalesce(cardinality(@lot_ids::uuid[]), 0), 'the lots')`
 
 // moveBalance is what an entry of points does to a balance: the balance after it, and by how
 // much the open lots change. Lots hold max(balance, 0): a debt is paid before a new lot gets

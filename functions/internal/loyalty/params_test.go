@@ -5,10 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
 )
 
@@ -22,35 +20,6 @@ func connOfFreshDatabase(t *testing.T) *pgxpool.Conn {
 	}
 	t.Cleanup(conn.Release)
 	return conn
-}
-
-// pgx encodes a Go []string for a uuid[] parameter only after a failed attempt in binary
-// format, which builds an error message (with the value printed by reflection) on every
-// call; the statements that take lists of ids take them as text[] and cast in SQL.
-func TestNoStatementTakesAUUIDArrayParameter(t *testing.T) {
-	ctx := context.Background()
-	conn := connOfFreshDatabase(t)
-	texts := map[string]string{
-		"postSQL": postSQL, "postLastSQL": postLastSQL, "expireSQL": expireSQL, "reviewTiersSQL": reviewTiersSQL,
-		"credit (insert)": creditSQL.text(orderInsert), "credit (set member)": creditSQL.text(orderSetMember),
-		"credit (as is)": creditSQL.text(orderAsIs), "redeem": redeemSQL.text(false), "redeem (stock)": redeemSQL.text(true),
-		"refund": refundSQL.text(false), "refund (reversal)": refundSQL.text(true),
-	}
-	for name, text := range texts {
-		sql, _, err := database.Args{}.RewriteQuery(ctx, conn.Conn(), text, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		sd, err := conn.Conn().Prepare(ctx, "", sql)
-		if err != nil {
-			t.Fatalf("%s: prepare: %v", name, err)
-		}
-		for i, oid := range sd.ParamOIDs {
-			if oid == pgtype.UUIDArrayOID {
-				t.Errorf("%s: parameter $%d is uuid[]: take it as text[] and cast (::text[]::uuid[])", name, i+1)
-			}
-		}
-	}
 }
 
 // The earn's and the review's tier points come from tier_points_window inlined into their

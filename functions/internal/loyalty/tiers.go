@@ -50,7 +50,7 @@ const reviewTiersSQL = `
 		SELECT m.id, t.rank, w.points
 		FROM members m JOIN tiers t ON t.id = m.tier_id
 		CROSS JOIN LATERAL tier_points_window(m.id, $2::timestamptz) w
-		WHERE m.id = ANY($1::text[]::uuid[])
+		WHERE m.id = ANY($1::uuid[])
 	), review AS (
 		SELECT e.id, best.id AS tier_id
 		FROM earned e
