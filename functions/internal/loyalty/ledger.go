@@ -347,11 +347,11 @@ func upgradeTier(ctx context.Context, tx pgx.Tx, m *member, at time.Time) error 
 }
 
 // earnedInYear is what counts for tiers: points earned from orders in the 365 days up to at,
-// less what refunds of those points took back (the SQL function tier_points, which every tier
-// decision reads). No upper end: an entry stamped by a pod whose clock runs a little ahead
+// less what refunds of those points took back (the SQL function tier_points_window, which
+// every tier decision reads, inlined here). No upper end: an entry stamped by a pod whose clock runs a little ahead
 // still counts. Its cost does not grow with the member's history (tier_points_by_day).
 func earnedInYear(ctx context.Context, tx pgx.Tx, memberID string, at time.Time) (int64, error) {
 	var earned int64
-	err := tx.QueryRow(ctx, `SELECT tier_points($1, $2)`, memberID, at).Scan(&earned)
+	err := tx.QueryRow(ctx, `SELECT points FROM tier_points_window($1, $2)`, memberID, at).Scan(&earned)
 	return max(earned, 0), err
 }
