@@ -131,21 +131,36 @@ var orderSQL = map[orderWrite]string{
 }
 
 // creditSQL writes an order's earn: the order (per orderWrite), the earn entry with what it
-// moves (entryCTEs), and the use of the member's QR token, each only if the step before it
-// wrote. A step that wrote nothing (a concurrent earn took the receipt, the entry's key or
-// the token first) fails the statement with unless_raced.
-var creditSQL = newBuiltSQL(func(w orderWrite) string {
-	return `WITH o AS (` + orderSQL[w] + `),
-	` + entryCTEs("EXISTS (SELECT 1 FROM o)") + `,
+// moves (creditEntryCTEs: an earn never takes from lots), and, with a member QR token, the
+// token's use, each only if the step before it wrote. A step that wrote nothing (a concurrent
+// earn took the receipt, the entry's key or the token first) fails the statement with
+// unless_raced. Without a token the statement has no step for one: PostgreSQL starts every
+// CTE of a statement on every call, used or not.
+var creditSQL = newBuiltSQL(func(k creditWrite) string {
+	sql := `WITH o AS (` + orderSQL[k.order] + `),
+	` + creditEntryCTEs("EXISTS (SELECT 1 FROM o)")
+	checks := `unless_raced(EXISTS (SELECT 1 FROM o), 'the receipt')
+	   AND unless_raced(EXISTS (SELECT 1 FROM t), 'the earn entry')`
+	if k.qrToken {
+		sql += `,
 	q AS (
 		INSERT INTO member_qr_uses (token_id, member_id, order_id, used_at)
-		SELECT @qr_token_id::text, @member_id::uuid, o.id, @at::timestamptz FROM o, t WHERE @qr_token_id::text IS NOT NULL
+		SELECT @qr_token_id::text, @member_id::uuid, o.id, @at::timestamptz FROM o, t
 		ON CONFLICT (token_id) DO NOTHING
-		RETURNING 1)
-	SELECT unless_raced(EXISTS (SELECT 1 FROM o), 'the receipt')
-	   AND unless_raced(EXISTS (SELECT 1 FROM t), 'the earn entry')
-	   AND unless_raced(@qr_token_id::text IS NULL OR EXISTS (SELECT 1 FROM q), 'the member QR token')`
+		RETURNING 1)`
+		checks += `
+	   AND unless_raced(EXISTS (SELECT 1 FROM q), 'the member QR token')`
+	}
+	return sql + `
+	SELECT ` + checks
 })
+
+// creditWrite is the shape of a creditSQL statement: how it writes the order, and whether it
+// records the use of a member QR token.
+type creditWrite struct {
+	order   orderWrite
+	qrToken bool
+}
 
 // creditOrder credits order o to the locked member f.Member, once per order whichever path
 // (earnPoints or order_paid) gets there first: with the campaigns that match the order at its
@@ -181,7 +196,8 @@ func creditOrder(ctx context.Context, tx pgx.Tx, last *pgx.Batch, f *creditFacts
 		return credited{}, err
 	}
 	args := e.args(st.PointsValidityDays, newTier)
-	args["receipt_no"], args["amount"], args["qr_token_id"] = receiptNo, o.Amount, nil
+	args["receipt_no"], args["amount"] = receiptNo, o.Amount
+	write := creditWrite{order: w, qrToken: qr != nil}
 	if qr != nil {
 		args["qr_token_id"] = qr.TokenID
 	}
@@ -189,10 +205,10 @@ func creditOrder(ctx context.Context, tx pgx.Tx, last *pgx.Batch, f *creditFacts
 	m.Balance = after
 	m.TierID, m.TierRank, m.MultiplierPct = tier.ID, tier.Rank, tier.MultiplierPct
 	if last != nil && !refundedFirst && !referralDue(m, o, st) {
-		last.Queue(creditSQL.text(w), args)
+		last.Queue(creditSQL.text(write), args)
 		return credited{TransactionID: txID, Points: points, BalanceAfter: after, CampaignIDs: applied}, nil
 	}
-	if _, err := tx.Exec(ctx, creditSQL.text(w), args); err != nil {
+	if _, err := tx.Exec(ctx, creditSQL.text(write), args); err != nil {
 		return credited{}, err
 	}
 	if refundedFirst {

@@ -217,13 +217,24 @@ func (w entryWrite) args(validityDays int, tier *string) database.Args {
 // the member's balance and, with tier_id, their tier (u); a credit's lot, holding what is left
 // after paying any debt (l); a debit's takes from the lots (d). The entry is written only if
 // when holds: SQL on the expressions before these, so a statement can chain it on its own
-// first write. Every write of the ledger goes through here.
+// first write. Every write of the ledger goes through here, or through creditEntryCTEs.
 // entryColumns are the columns a ledger entry is written with, in the order of entryCTEs'
 // and lateDebitEntryCTEs' SELECTs.
 const entryColumns = `id, member_id, kind, points, balance_after, order_id, coupon_id, store_id, reason,
 	idempotency_key, created_at, campaign_ids, created_by`
 
 func entryCTEs(when string) string {
+	return creditEntryCTEs(when) + `,
+	d AS (
+		UPDATE point_lots p SET remaining = p.remaining - d.take
+		FROM unnest(@lot_ids::uuid[], @lot_takes::bigint[]) AS d(id, take)
+		WHERE p.id = d.id AND EXISTS (SELECT 1 FROM t))`
+}
+
+// creditEntryCTEs are entryCTEs without the takes from the lots (d), for an entry of zero or
+// more points, which never takes (planEntry): every statement plans and starts each of its
+// CTEs on every call, so the earn, the most frequent write, leaves out the one it never uses.
+func creditEntryCTEs(when string) string {
 	return `t AS (
 		INSERT INTO point_transactions (` + entryColumns + `)
 		SELECT @tx_id::uuid, @member_id::uuid, @kind::text, @points::bigint, @balance::bigint, @order_id::uuid, @coupon_id::uuid,
@@ -237,11 +248,7 @@ func entryCTEs(when string) string {
 	l AS (
 		INSERT INTO point_lots (id, member_id, transaction_id, points, remaining, earned_at, expires_at)
 		SELECT @lot_id::uuid, @member_id::uuid, t.id, @points::bigint, @lot::bigint, @at::timestamptz, @at::timestamptz + make_interval(days => @validity_days::int)
-		FROM t WHERE @points::bigint > 0),
-	d AS (
-		UPDATE point_lots p SET remaining = p.remaining - d.take
-		FROM unnest(@lot_ids::uuid[], @lot_takes::bigint[]) AS d(id, take)
-		WHERE p.id = d.id AND EXISTS (SELECT 1 FROM t))`
+		FROM t WHERE @points::bigint > 0)`
 }
 
 // A debit can also lock its member only in the batch of its write, which then goes with the
