@@ -47,10 +47,12 @@ build: ## bin/functions and bin/loyaltyctl (the operators' tool, docs/loyaltyctl
 
 # The Pre Token Generation Lambda for the provided.al2023 runtime on arm64 (Graviton), built
 # so that the same source gives the same zip (no paths, VCS stamps or file times in it).
+# LAMBDA_DIR: where the zip goes (the reproducibility test builds into two).
+LAMBDA_DIR ?= bin
 lambda: ## bin/cognito-pretoken.zip, the Cognito Pre Token Generation Lambda (docs/identity.md)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w' \
-		-o bin/cognito-pretoken/bootstrap ./functions/cmd/cognito-pretoken
-	$(GO) run ./functions/cmd/lambdazip -o bin/cognito-pretoken.zip bin/cognito-pretoken/bootstrap
+		-o $(LAMBDA_DIR)/cognito-pretoken/bootstrap ./functions/cmd/cognito-pretoken
+	$(GO) run ./functions/cmd/lambdazip -o $(LAMBDA_DIR)/cognito-pretoken.zip $(LAMBDA_DIR)/cognito-pretoken/bootstrap
 
 # The side-by-side figures of docs/benchmarks.md: pgbench's ceiling, earn through HTTP and as
 # five bare statements at 1 and 32 callers, the hot member's redemptions at 64, and a table of
