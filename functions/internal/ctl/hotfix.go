@@ -29,9 +29,10 @@ func NewCmdHotfixApply(f *Factory, runF func(context.Context, *HotfixApplyOption
 		Short: "Apply a reviewed SQL file from data/hotfix/ in one audited transaction",
 		Long: `Runs FILE.sql in one transaction, checks every invariant inside it, and commits only if
 they all hold. --dry-run runs and checks, prints the rows each statement changed, and always
-rolls back. Every run that commits or fails is recorded in hotfix_runs (file, sha256, reason,
-OS user and PGUSER, times, outcome, rows per statement). A file applied before is refused
-unless --again. The file must not contain BEGIN, COMMIT, ROLLBACK or SAVEPOINT.`,
+rolls back; it records nothing, even when it fails. Every other run that commits or fails is
+recorded in hotfix_runs (file, sha256, reason, OS user and PGUSER, times, outcome, rows per
+statement). A file applied before is refused unless --again. The file must not contain
+BEGIN, COMMIT, ROLLBACK or SAVEPOINT.`,
 		Example: `  loyaltyctl hotfix apply data/hotfix/2026-06-01-restore-lost-lot.sql --reason "INC-42" --dry-run
   loyaltyctl hotfix apply data/hotfix/2026-06-01-restore-lost-lot.sql --reason "INC-42"`,
 		Args: exactArgs(1, "one FILE.sql"),
@@ -94,7 +95,11 @@ func hotfixApplyRun(ctx context.Context, opts *HotfixApplyOptions) error {
 		case hotfix.Applied:
 			fprintf(out, "applied %s (sha256 %s) as hotfix run %d\n", res.File, res.SHA256, res.RunID)
 		case hotfix.Failed:
-			fprintf(out, "rolled back %s; recorded as failed hotfix run %d\n", res.File, res.RunID)
+			if opts.DryRun {
+				fprintf(out, "dry run of %s failed; rolled back, nothing recorded\n", res.File)
+			} else {
+				fprintf(out, "rolled back %s; recorded as failed hotfix run %d\n", res.File, res.RunID)
+			}
 		}
 	}
 	return err

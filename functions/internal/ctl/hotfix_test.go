@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
@@ -155,4 +156,43 @@ func TestHotfixRefusals(t *testing.T) {
 		sql := "DO $$ BEGIN UPDATE stores SET name = 'x; COMMIT'; END $$;\nUPDATE stores SET name = E'it\\'s; begin';\n"
 		w.want(w.run("hotfix", "apply", write(t, filepath.Join(dir, "do.sql"), sql), "--reason", "r"), 0, "applied")
 	})
+}
+
+// A dry run writes nothing, not even the record of a failure: a failing statement or a
+// broken invariant exits 1 and leaves hotfix_runs as it was.
+func TestADryRunThatFailsRecordsNothing(t *testing.T) {
+	w := newWorld(t)
+	lt.Member(t, w.db)
+	dir := filepath.Join(t.TempDir(), "hotfix")
+	tests := []struct{ name, sql, code string }{
+		{"a statement that fails", "UPDATE stores SET active = false;\nUPDATE nowhere SET x = 1;\n", "[hotfix_statement_failed]"},
+		{"an invariant broken", "UPDATE members SET points_balance = points_balance + 100;\n", "[invariant_broken]"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := write(t, filepath.Join(dir, "dry"+string(rune('a'+i))+".sql"), tt.sql)
+			before := w.checksum(business...)
+			runs := lt.Count(t, w.db, `SELECT count(*) FROM hotfix_runs`)
+			a := w.run("hotfix", "apply", file, "--reason", "try", "--dry-run")
+			w.want(a, 1, tt.code)
+			if n := lt.Count(t, w.db, `SELECT count(*) FROM hotfix_runs`); n != runs {
+				t.Fatalf("a failing dry run wrote %d hotfix_runs rows", n-runs)
+			}
+			if w.checksum(business...) != before {
+				t.Fatal("a failing dry run changed the database")
+			}
+			if strings.Contains(a.out, "recorded as failed") {
+				t.Errorf("a dry run says it recorded a run:\n%s", a.out)
+			}
+			j := w.run("hotfix", "apply", file, "--reason", "try", "--dry-run", "--json")
+			w.want(j, 1)
+			res := decode[struct {
+				Outcome string
+				RunID   int64 `json:"run_id"`
+			}](t, j.out)
+			if res.Outcome != "failed" || res.RunID != 0 {
+				t.Errorf("json %+v, want failed without a run id", res)
+			}
+		})
+	}
 }

@@ -79,8 +79,8 @@ const (
 var transactionControl = []string{"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"}
 
 // Apply runs r. A run refused before its file ran returns an *Error and records nothing; a
-// run whose statements or invariant checks failed is rolled back, recorded as failed, and
-// returns its Result with an *Error.
+// run whose statements or invariant checks failed is rolled back, recorded as failed (unless
+// it is a dry run, which records nothing), and returns its Result with an *Error.
 func Apply(ctx context.Context, db *pgxpool.Pool, r Run) (Result, error) {
 	sum := sha256.Sum256(r.SQL)
 	res := Result{File: filepath.Base(r.Path), SHA256: hex.EncodeToString(sum[:]), Statements: []Statement{}}
@@ -134,6 +134,10 @@ func Apply(ctx context.Context, db *pgxpool.Pool, r Run) (Result, error) {
 		return res, nil
 	case failure != nil:
 		res.Outcome, res.Error = Failed, failure.Message
+		if r.DryRun {
+			// A dry run writes nothing, not even the record of its failure.
+			return res, failure
+		}
 		// The hotfix's transaction is gone; the record of its failure is written on its own.
 		id, rerr := record(ctx, db, r, res, started, failure)
 		if rerr != nil {
