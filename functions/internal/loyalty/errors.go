@@ -34,6 +34,10 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	// LogDetail, when set, is why, for the log line of the refusal only: what the caller is
+	// told stays Message (a QR token's verifier says which check failed; the counter is told
+	// only that the code is invalid).
+	LogDetail string
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -113,9 +112,10 @@ func (t *Tokens) VerifyMemberQR(token string, now time.Time, maxLifetime time.Du
 	return loyalty.MemberQR{MemberID: tok.Subject(), TokenID: tok.JwtID()}, nil
 }
 
+// invalid is the refusal of a token, with why for the refusal's log line (which names the
+// caller and the request): the counter is told only that it is invalid.
 func invalid(cause error) *loyalty.Error {
-	slog.Default().Warn("member QR token refused", "code", string(loyalty.CodeQRInvalid), "error", cause.Error())
-	return &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: invalidMessage}
+	return &loyalty.Error{Code: loyalty.CodeQRInvalid, Message: invalidMessage, LogDetail: cause.Error()}
 }
 
 func (t *Tokens) parse(token string, key []byte, now time.Time) (jwt.Token, error) {

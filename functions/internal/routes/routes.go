@@ -109,8 +109,9 @@ func misrouted(got, want string) error {
 }
 
 // toHasura turns a domain refusal into Hasura's 4xx; other errors pass through (the
-// envelope answers transient ones 503 and the rest 500). Secrets in the message are cut to
-// a prefix in the log line; the caller, who sent them, still reads them whole.
+// envelope answers transient ones 503 and the rest 500). The log line adds the refusal's
+// LogDetail, and cuts secrets in the message to a prefix; the caller, who sent them, still
+// reads them whole.
 func toHasura(err error, secrets ...string) error {
 	var le *loyalty.Error
 	if !errors.As(err, &le) {
@@ -118,6 +119,9 @@ func toHasura(err error, secrets ...string) error {
 	}
 	e := &hasura.Error{Status: statusOf(le.Code), Code: string(le.Code), Message: le.Message}
 	logged := le.Message
+	if le.LogDetail != "" {
+		logged += " (" + le.LogDetail + ")"
+	}
 	for _, s := range secrets {
 		if len(s) > secretPrefix {
 			logged = strings.ReplaceAll(logged, s, s[:secretPrefix]+"…")
