@@ -126,11 +126,13 @@ func TestHotfixRefusals(t *testing.T) {
 		name, sql, code string
 		recorded        bool
 	}{
-		{"a file that commits itself", "UPDATE stores SET active = false;\nCOMMIT;\n", "[hotfix_transaction_control]", false},
+		{"a file that commits itself", "UPDATE stores SET active = false;\nCOMMIT;\n", "statement 2 (line 2) is COMMIT", false},
 		{"a file that opens its own transaction", "begin; UPDATE stores SET active = false; end;", "[hotfix_transaction_control]", false},
 		{"a savepoint", "SAVEPOINT a; UPDATE stores SET active = false;", "[hotfix_transaction_control]", false},
 		{"only comments", "-- nothing yet\n/* later */\n", "[hotfix_empty]", false},
 		{"a statement that fails", "UPDATE stores SET active = false;\nUPDATE nowhere SET x = 1;\n", "[hotfix_statement_failed]", true},
+		{"a failing statement is named by the line it starts on", "-- two good, one bad\nUPDATE stores\n  SET active = false;\n\n/* the bad one */ UPDATE stores SET active = true; UPDATE\n  nowhere SET x = 1;\n",
+			"statement 3 (line 5)", true},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

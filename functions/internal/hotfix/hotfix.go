@@ -107,7 +107,12 @@ func Apply(ctx context.Context, db *pgxpool.Pool, r Run) (Result, error) {
 			}
 		}
 		if err != nil {
-			failure = &Error{Code: CodeStatementFailed, Message: fmt.Sprintf("%s: statement %d: %v", res.File, len(res.Statements)+1, err)}
+			n := len(res.Statements) + 1
+			where := fmt.Sprintf("statement %d", n)
+			if st := statements(string(r.SQL)); n <= len(st) {
+				where += fmt.Sprintf(" (line %d)", st[n-1].Line)
+			}
+			failure = &Error{Code: CodeStatementFailed, Message: fmt.Sprintf("%s: %s: %v", res.File, where, err)}
 			return failure
 		}
 		if st := tx.Conn().PgConn().TxStatus(); st != 'T' {
@@ -158,14 +163,14 @@ func refuse(r Run) error {
 	if filepath.Base(filepath.Dir(r.Path)) != "hotfix" {
 		return &Error{Code: CodeNotReviewed, Message: fmt.Sprintf("%s: a hotfix is a reviewed file in data/hotfix/", r.Path)}
 	}
-	words := firstWords(string(r.SQL))
-	if len(words) == 0 {
+	sts := statements(string(r.SQL))
+	if len(sts) == 0 {
 		return &Error{Code: CodeEmpty, Message: fmt.Sprintf("%s: no statement to run", r.Path)}
 	}
-	for i, w := range words {
-		if slices.Contains(transactionControl, w) {
+	for i, s := range sts {
+		if slices.Contains(transactionControl, s.Word) {
 			return &Error{Code: CodeTransactionControl, Message: fmt.Sprintf(
-				"%s: statement %d is %s: the tool runs the file in its own transaction; leave transaction control out", r.Path, i+1, w)}
+				"%s: statement %d (line %d) is %s: the tool runs the file in its own transaction; leave transaction control out", r.Path, i+1, s.Line, s.Word)}
 		}
 	}
 	return nil

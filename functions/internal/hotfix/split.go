@@ -5,12 +5,19 @@ import (
 	"unicode"
 )
 
-// firstWords returns the first word of every statement of a SQL script, upper-cased. The
-// server parses and runs the script; this only finds where statements start, to refuse
-// transaction control before anything runs. It skips strings ('…', E'…'), quoted
+// statement is where one statement of a script starts: its first word, upper-cased, and the
+// line (from 1) that word is on.
+type statement struct {
+	Word string
+	Line int
+}
+
+// statements finds where every statement of a SQL script starts. The server parses and runs
+// the script; this only finds the starts, to refuse transaction control before anything runs
+// and to name the line of a statement that fails. It skips strings ('…', E'…'), quoted
 // identifiers, dollar-quoted bodies and comments, where a ';' or a BEGIN is not one.
-func firstWords(sql string) []string {
-	var words []string
+func statements(sql string) []statement {
+	var words []statement
 	start := true // at the start of a statement
 	for i := 0; i < len(sql); {
 		c := sql[i]
@@ -57,7 +64,7 @@ func firstWords(sql string) []string {
 				j = i + 1
 			}
 			if start {
-				words = append(words, strings.ToUpper(sql[i:j]))
+				words = append(words, statement{Word: strings.ToUpper(sql[i:j]), Line: 1 + strings.Count(sql[:i], "\n")})
 				start = false
 			}
 			i = j
