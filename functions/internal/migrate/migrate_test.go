@@ -3,6 +3,8 @@ package migrate_test
 import (
 	"context"
 	"os"
+	"slices"
+	"strconv"
 	"testing"
 	"testing/fstest"
 
@@ -164,4 +166,67 @@ func timeoutOfNewSession(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// The referral code backfill of 1764202100000_campaigns_referrals_reminders gives every
+// existing member a code, and a drawn code that another member already holds is drawn again.
+// A code space of 30^8 makes a collision likely only from about a million members; here the
+// generator's random() is shadowed for the migration's session by one that returns two values,
+// so the space is 2^8 = 256 codes for 100 members, and the first draws collide for certain
+// (the chance that 100 draws out of 256 are all distinct is below 1e-8).
+func TestTheReferralCodeBackfillDrawsAgainWhenACodeIsTaken(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.EmptyURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	migrations, err := migrate.Load(hasura.Migrations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const version = 1764202100000
+	i := slices.IndexFunc(migrations, func(m migrate.Migration) bool { return m.Version == version })
+	if i < 0 {
+		t.Fatalf("no migration %d", version)
+	}
+	if _, err := migrate.Up(ctx, conn, migrations[:i]); err != nil {
+		t.Fatal(err)
+	}
+	const members = 100
+	if _, err := conn.Exec(ctx, `
+		INSERT INTO tiers (id, name, rank, min_points, earn_multiplier_pct) VALUES ('member', 'Member', 0, 0, 100);
+		INSERT INTO members (id, member_code, display_name)
+		SELECT gen_random_uuid(), lpad(i::text, 10, '0'), 'member ' || i FROM generate_series(1, `+strconv.Itoa(members)+`) i`); err != nil {
+		t.Fatal(err)
+	}
+	// pg_catalog is named in the path after the shadowing schema, so the unqualified random()
+	// of new_referral_code() is collide.random() for this session; it counts its calls.
+	if _, err := conn.Exec(ctx, `
+		CREATE SCHEMA collide;
+		CREATE SEQUENCE collide.draws;
+		CREATE FUNCTION collide.random() RETURNS double precision LANGUAGE sql VOLATILE AS
+			'SELECT CASE WHEN pg_catalog.nextval(''collide.draws'') >= 0 AND pg_catalog.random() < 0.5 THEN 0.0 ELSE 0.5 END::double precision';
+		SET search_path = collide, pg_catalog, public`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.Up(ctx, conn, migrations[:i+1]); err != nil {
+		t.Fatalf("the backfill with colliding codes: %v", err)
+	}
+	var draws int64
+	if err := conn.QueryRow(ctx, `SELECT last_value FROM collide.draws`).Scan(&draws); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `RESET search_path; DROP SCHEMA collide CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	if draws <= 8*members {
+		t.Fatalf("%d characters drawn for %d members: no code was drawn again, the test proves nothing", draws, members)
+	}
+	if n := count(t, conn, `SELECT count(DISTINCT referral_code) FROM members WHERE referral_code ~ '^[23456789ABCDEFGHJKMNPQRSTVWXYZ]{8}$'`); n != members {
+		t.Fatalf("%d distinct well-formed referral codes for %d members", n, members)
+	}
+	if _, err := migrate.Up(ctx, conn, migrations); err != nil {
+		t.Fatalf("the migrations after it: %v", err)
+	}
 }

@@ -41,19 +41,18 @@ CREATE FUNCTION public.new_referral_code() RETURNS text
     FROM generate_series(1, 8)
 $$;
 ALTER TABLE public.members ADD COLUMN referral_code text;
--- Existing members get theirs now, one at a time so that a collision is simply drawn again.
+-- Existing members get theirs now, all at once; then every member whose code another member
+-- drew too (all but the first of each such code) draws again, until no code is held twice, so
+-- that the unique key below can be added. With 30^8 codes a collision is likely only from about
+-- a million members, and a redraw rarely collides again: the loop ends after a pass or two.
+UPDATE public.members SET referral_code = public.new_referral_code() WHERE referral_code IS NULL;
 DO $$
-DECLARE m record;
 BEGIN
-    FOR m IN SELECT id FROM public.members WHERE referral_code IS NULL LOOP
-        LOOP
-            BEGIN
-                UPDATE public.members SET referral_code = public.new_referral_code() WHERE id = m.id;
-                EXIT;
-            EXCEPTION WHEN unique_violation THEN
-                -- drawn code taken: draw again
-            END;
-        END LOOP;
+    LOOP
+        UPDATE public.members m SET referral_code = public.new_referral_code()
+        FROM (SELECT id, row_number() OVER (PARTITION BY referral_code ORDER BY id) AS n FROM public.members) d
+        WHERE d.id = m.id AND d.n > 1;
+        EXIT WHEN NOT FOUND;
     END LOOP;
 END $$;
 ALTER TABLE public.members
