@@ -79,9 +79,15 @@ func (c *checks) int32Range(field string, v int64) {
 	c.that(v >= MinInt && v <= MaxInt, "%s must be between %d and %d", field, MinInt, MaxInt)
 }
 
-// receiptNo trims surrounding white space off a receipt number, as the database does for a
-// POS writing orders directly, and checks what is left.
+// receiptNo trims surrounding white space off a receipt number, exactly as the database
+// does for a POS writing orders directly (asciiSpace, whatever the database's locale), and
+// checks what is left.
 func (c *checks) receiptNo(v *string) {
-	*v = strings.TrimSpace(*v)
+	*v = strings.Trim(*v, asciiSpace)
 	c.text("receiptNo", *v, 64)
 }
+
+// asciiSpace is the white space trimmed off receipt numbers: ASCII only, the set of the
+// orders_trim_receipt_no trigger. unicode.IsSpace would trim more (U+3000, U+00A0) than the
+// trigger, and the two paths would then store one receipt as two.
+const asciiSpace = " \t\n\v\f\r"
