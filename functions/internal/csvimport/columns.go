@@ -1,6 +1,7 @@
 // Package csvimport upserts stores (by code) and rewards (by id) from CSV files: the header
-// names the columns, every row is validated before anything is written, and all rows go in
-// one transaction, which a dry run rolls back after reading what changed.
+// names the columns, every row is validated before anything is written (a row whose key the
+// database does not hold is new and needs every required column), and all rows go in one
+// transaction, which a dry run rolls back after reading what changed.
 package csvimport
 
 import (

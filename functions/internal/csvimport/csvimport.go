@@ -41,11 +41,13 @@ func (e *InvalidError) Error() string {
 }
 func (e *InvalidError) ErrorCode() string { return "invalid_csv" }
 
-// Row is a validated row: the columns it sets, in header order, with their values.
+// Row is a row of the file: the columns it sets, in header order, with their values (nil
+// for NULL, and for a cell that is not valid).
 type Row struct {
 	Line    int
 	Columns []string
 	Values  []*string
+	badKey  bool // the key's cell is not valid: the row is neither new nor known
 }
 
 func (r Row) value(col string) *string {
@@ -55,8 +57,18 @@ func (r Row) value(col string) *string {
 	return nil
 }
 
-// Parse reads and validates a whole file; every problem is in the *InvalidError.
-func Parse(t Table, file string, in io.Reader) ([]Row, error) {
+// File is a parsed file: its rows and every problem found without the database.
+type File struct {
+	Name     string
+	Header   []string
+	Rows     []Row
+	Problems []FieldError
+}
+
+// Parse reads a whole file and checks each cell. A header that cannot be used, or no rows,
+// is an *InvalidError; the problems of the rows are in File.Problems, for Apply to list with
+// those only the database can tell.
+func Parse(t Table, file string, in io.Reader) (*File, error) {
 	cr := csv.NewReader(in)
 	cr.FieldsPerRecord = 0
 	var problems []FieldError
@@ -86,7 +98,7 @@ func Parse(t Table, file string, in io.Reader) ([]Row, error) {
 	if len(problems) > 0 {
 		return nil, &InvalidError{problems}
 	}
-	var rows []Row
+	f := &File{Name: file, Header: header}
 	seen := map[string]int{}
 	for {
 		rec, err := cr.Read()
@@ -99,7 +111,7 @@ func Parse(t Table, file string, in io.Reader) ([]Row, error) {
 			if errors.As(err, &pe) {
 				line = pe.Line
 			}
-			problems = append(problems, FieldError{File: file, Line: line, Msg: err.Error()})
+			f.Problems = append(f.Problems, FieldError{File: file, Line: line, Msg: err.Error()})
 			if pe == nil || !errors.Is(pe.Err, csv.ErrFieldCount) {
 				break
 			}
@@ -112,33 +124,93 @@ func Parse(t Table, file string, in io.Reader) ([]Row, error) {
 			}
 			v, err := c.parse(rec[i])
 			if err != nil {
-				problems = append(problems, FieldError{File: file, Line: line, Field: c.name, Msg: err.Error()})
+				f.Problems = append(f.Problems, FieldError{File: file, Line: line, Field: c.name, Msg: err.Error()})
+				row.badKey = row.badKey || c.name == t.Key
 			}
 			row.Values[i] = v
 		}
-		if row.value(t.Key) == nil {
-			// A new row: what the table cannot default must be there.
-			for _, req := range t.Required {
-				if !slices.Contains(header, req) {
-					problems = append(problems, FieldError{File: file, Line: line, Field: req, Msg: "is required for a new row (no " + t.Key + ")"})
-				}
-			}
-		}
 		if k := row.value(t.Key); k != nil {
 			if first, dup := seen[*k]; dup {
-				problems = append(problems, FieldError{File: file, Line: line, Field: t.Key, Msg: fmt.Sprintf("%s is also on line %d", *k, first)})
+				f.Problems = append(f.Problems, FieldError{File: file, Line: line, Field: t.Key, Msg: fmt.Sprintf("%s is also on line %d", *k, first)})
 			}
 			seen[*k] = line
 		}
-		rows = append(rows, row)
+		f.Rows = append(f.Rows, row)
 	}
-	if len(rows) == 0 && len(problems) == 0 {
-		problems = append(problems, FieldError{File: file, Line: 2, Msg: "no rows after the header"})
+	if len(f.Rows) == 0 && len(f.Problems) == 0 {
+		return nil, &InvalidError{[]FieldError{{File: file, Line: 2, Msg: "no rows after the header"}}}
 	}
-	if len(problems) > 0 {
-		return nil, &InvalidError{problems}
+	return f, nil
+}
+
+// newRowProblems are the required columns missing from the rows that are new: those without
+// a key, and those whose key is not in the database (existing).
+func (t Table) newRowProblems(f *File, existing map[string]bool) []FieldError {
+	var problems []FieldError
+	for _, r := range f.Rows {
+		if r.badKey {
+			continue
+		}
+		why := "no " + t.Key
+		if k := r.value(t.Key); k != nil {
+			if existing[*k] {
+				continue
+			}
+			why = fmt.Sprintf("%s %s is not in %s", t.Key, *k, t.Name)
+		}
+		for _, req := range t.Required {
+			if !slices.Contains(r.Columns, req) {
+				problems = append(problems, FieldError{File: f.Name, Line: r.Line, Field: req, Msg: "is required for a new row (" + why + ")"})
+			}
+		}
 	}
-	return rows, nil
+	return problems
+}
+
+// existingKeys are the keys of the file's rows that the table holds, locked until the
+// transaction ends so that what was checked stays true.
+func existingKeys(ctx context.Context, tx pgx.Tx, t Table, rows []Row) (map[string]bool, error) {
+	keys := []string{}
+	for _, r := range rows {
+		if k := r.value(t.Key); k != nil {
+			keys = append(keys, *k)
+		}
+	}
+	found, err := tx.Query(ctx, fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s = ANY(($1::text[])::%[3]s[]) FOR UPDATE`,
+		pgx.Identifier{t.Key}.Sanitize(), pgx.Identifier{t.Name}.Sanitize(), keyType(t)), keys)
+	if err != nil {
+		return nil, err
+	}
+	list, err := pgx.CollectRows(found, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	existing := make(map[string]bool, len(list))
+	for _, k := range list {
+		existing[k] = true
+	}
+	return existing, nil
+}
+
+// constraintFields maps each constraint of the table to the columns it is on, so that a row
+// the database refuses is reported at its field.
+func constraintFields(ctx context.Context, tx pgx.Tx, t Table) (map[string]string, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT c.conname::text, string_agg(a.attname::text, ',' ORDER BY a.attnum)
+		FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+		WHERE c.conrelid = ($1::text)::regclass GROUP BY c.conname`, t.Name)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]string{}
+	for rows.Next() {
+		var name, cols string
+		if err := rows.Scan(&name, &cols); err != nil {
+			return nil, err
+		}
+		fields[name] = cols
+	}
+	return fields, rows.Err()
 }
 
 // Change is one field a row changes.
@@ -156,27 +228,63 @@ type Result struct {
 	Changes []Change `json:"changes"`
 }
 
-// Apply upserts rows in one transaction; with dryRun it rolls back after reading what
-// changed. A row the database refuses (a store_id that does not exist, a check) rolls
-// back everything and is reported at its line.
-func Apply(ctx context.Context, db *pgxpool.Pool, t Table, file string, rows []Row, dryRun bool) ([]Result, error) {
+// Apply validates every row against the database and upserts them in one transaction; with
+// dryRun it rolls back after reading what changed. Every problem, of a cell, of a new row
+// without its required columns, or a row the database refuses (a store_id that does not
+// exist, a check, a clash), is listed at its line and field in one *InvalidError, and then
+// nothing is written.
+func Apply(ctx context.Context, db *pgxpool.Pool, t Table, f *File, dryRun bool) ([]Result, error) {
 	var results []Result
 	errDry := errors.New("dry run")
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		for _, r := range rows {
-			res, err := upsert(ctx, tx, t, r)
+		existing, err := existingKeys(ctx, tx, t, f.Rows)
+		if err != nil {
+			return err
+		}
+		problems := append(slices.Clone(f.Problems), t.newRowProblems(f, existing)...)
+		if len(problems) > 0 {
+			return invalid(problems)
+		}
+		var fields map[string]string
+		for _, r := range f.Rows {
+			// Each row in a savepoint, so that one the database refuses does not hide the
+			// problems of the rows after it.
+			sp, err := tx.Begin(ctx)
 			if err != nil {
-				var pg *pgconn.PgError
-				if errors.As(err, &pg) {
-					msg := pg.Message
-					if pg.Detail != "" {
-						msg += ": " + pg.Detail
-					}
-					return &InvalidError{[]FieldError{{File: file, Line: r.Line, Field: pg.ColumnName, Msg: msg + " (nothing written)"}}}
-				}
 				return err
 			}
-			results = append(results, res)
+			res, err := upsert(ctx, sp, t, r)
+			if err == nil {
+				if err := sp.Commit(ctx); err != nil {
+					return err
+				}
+				results = append(results, res)
+				continue
+			}
+			var pg *pgconn.PgError
+			if !errors.As(err, &pg) {
+				return err
+			}
+			if err := sp.Rollback(ctx); err != nil {
+				return err
+			}
+			if fields == nil {
+				if fields, err = constraintFields(ctx, tx, t); err != nil {
+					return err
+				}
+			}
+			field := pg.ColumnName
+			if field == "" {
+				field = fields[pg.ConstraintName]
+			}
+			msg := pg.Message
+			if pg.Detail != "" {
+				msg += ": " + pg.Detail
+			}
+			problems = append(problems, FieldError{File: f.Name, Line: r.Line, Field: field, Msg: msg})
+		}
+		if len(problems) > 0 {
+			return invalid(problems)
 		}
 		if dryRun {
 			return errDry
@@ -187,6 +295,12 @@ func Apply(ctx context.Context, db *pgxpool.Pool, t Table, file string, rows []R
 		err = nil
 	}
 	return results, err
+}
+
+// invalid lists problems by line, header first.
+func invalid(problems []FieldError) *InvalidError {
+	slices.SortStableFunc(problems, func(a, b FieldError) int { return a.Line - b.Line })
+	return &InvalidError{problems}
 }
 
 func upsert(ctx context.Context, tx pgx.Tx, t Table, r Row) (Result, error) {

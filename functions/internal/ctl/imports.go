@@ -62,7 +62,7 @@ func importRun(ctx context.Context, opts *ImportOptions) error {
 		return &Error{Code: "file", Message: err.Error()}
 	}
 	defer in.Close()
-	rows, err := csvimport.Parse(opts.Table, opts.File, in)
+	file, err := csvimport.Parse(opts.Table, opts.File, in)
 	if err != nil {
 		return problems(opts.F, opts.JSON, err)
 	}
@@ -71,7 +71,7 @@ func importRun(ctx context.Context, opts *ImportOptions) error {
 		return err
 	}
 	defer db.Close()
-	results, err := csvimport.Apply(ctx, db, opts.Table, opts.File, rows, opts.DryRun)
+	results, err := csvimport.Apply(ctx, db, opts.Table, file, opts.DryRun)
 	if err != nil {
 		return problems(opts.F, opts.JSON, err)
 	}

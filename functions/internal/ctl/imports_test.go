@@ -100,3 +100,67 @@ func TestAnImportListsEveryProblemWithItsLineAndFieldAndWritesNothing(t *testing
 		})
 	}
 }
+
+// A row whose key is not in the database is a new row, with or without the key: it must have
+// every required column, and every such problem is listed with the others before anything is
+// written. What only the database can tell (a clash, a check) names the line and the field.
+func TestAnImportChecksNewRowsByTheKeysInTheDatabaseAndListsEveryProblem(t *testing.T) {
+	w := newWorld(t)
+	lt.Exec(t, w.db, `INSERT INTO stores (id, code, name) VALUES ('00000000-0000-4000-8000-0000000000a1', 'SBY', 'Shibuya')`)
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 100})
+	dir := t.TempDir()
+	type problem struct {
+		File, Field, Message string
+		Line                 int
+	}
+	tests := []struct {
+		name, table, csv string
+		want             []string
+		problems         int
+	}{
+		{"stores: a code not yet in the database is a new store and needs its name", "stores",
+			"code,timezone\nSBY,Asia/Tokyo\nNEW1,Asia/Tokyo\nNEW2,Mars/Olympus\n",
+			[]string{"stores.csv:3: name: is required for a new row (code NEW1 is not in stores)",
+				"stores.csv:4: name: is required for a new row (code NEW2 is not in stores)",
+				"stores.csv:4: timezone: \"Mars/Olympus\" is not an IANA time zone", "3 problems, nothing written"}, 3},
+		{"rewards: an id not yet in the database is a new reward and needs its name and cost", "rewards",
+			"id,description\n" + reward + ",new words\n00000000-0000-4000-8000-0000000000aa,with an id\n,without\n",
+			[]string{"rewards.csv:3: name: is required for a new row (id 00000000-0000-4000-8000-0000000000aa is not in rewards)",
+				"rewards.csv:3: points_cost: is required for a new row", "rewards.csv:4: name: is required for a new row (no id)",
+				"rewards.csv:4: points_cost: is required for a new row (no id)", "4 problems, nothing written"}, 4},
+		{"what the database refuses is listed for every line, with its field", "rewards",
+			"name,points_cost,store_id,active_from,active_to\n" +
+				"Tea,10,00000000-0000-4000-8000-000000000099,,\n" +
+				"Cake,10,,2026-09-01T00:00:00+09:00,2026-07-01T00:00:00+09:00\n" +
+				"Pie,10,00000000-0000-4000-8000-000000000098,,\n",
+			[]string{"rewards.csv:2: store_id: ", "rewards.csv:3: active_from,active_to: ", "rewards.csv:4: store_id: ", "3 problems, nothing written"}, 3},
+		{"a new store with the id of another clashes on id", "stores",
+			"code,id,name\nSHJ,00000000-0000-4000-8000-0000000000a1,Shinjuku\n",
+			[]string{"stores.csv:2: id: ", "already exists"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := write(t, filepath.Join(dir, tt.table+".csv"), tt.csv)
+			before := w.checksum("stores", "rewards")
+			w.want(w.run("import", tt.table, file), 1, tt.want...)
+			w.want(w.run("import", tt.table, file, "--dry-run"), 1, tt.want...)
+			if w.checksum("stores", "rewards") != before {
+				t.Fatal("a refused import wrote something")
+			}
+			j := decode[struct {
+				Error struct {
+					Code     string
+					Problems []problem
+				}
+			}](t, w.run("import", tt.table, file, "--json").out)
+			if j.Error.Code != "invalid_csv" || len(j.Error.Problems) != tt.problems {
+				t.Fatalf("json error %+v, want %d problems", j, tt.problems)
+			}
+			for _, p := range j.Error.Problems {
+				if p.File != file || p.Line < 2 || p.Field == "" || p.Message == "" {
+					t.Errorf("a problem without its file, line or field: %+v", p)
+				}
+			}
+		})
+	}
+}
