@@ -113,13 +113,18 @@ func satAdd(a, b int64) int64 {
 }
 
 // The campaigns that may apply to an order: active, its paid_at in their window, at its store
-// or every store (on the window index); Matches decides the rest. campaignsAtSQL takes the
-// order's paid_at ($1) and store ($2); campaignsOfOrderSQL reads both from the order ($1).
+// or every store (on the window index); Matches decides the rest. campaignsOfReceiptSQL takes
+// the request time ($1), the store ($2) and the receipt ($3): the order's paid_at when the
+// receipt is recorded (a POS may have written it long before the counter credits it), the
+// request time otherwise, as the order earnPoints writes is paid then. campaignsOfOrderSQL
+// reads both from the order ($1).
 const (
 	campaignColumns = `c.id, c.kind, coalesce(c.multiplier_pct, 0), coalesce(c.bonus_points, 0), c.starts_at, c.ends_at,
 		c.store_id, coalesce(c.days_of_week, '{}'), c.min_amount, c.min_tier_rank`
-	campaignsAtSQL = `SELECT ` + campaignColumns + ` FROM campaigns c
-		WHERE c.active AND c.ends_at > $1 AND c.starts_at <= $1 AND (c.store_id IS NULL OR c.store_id = $2)
+	campaignsOfReceiptSQL = `SELECT ` + campaignColumns + `
+		FROM (SELECT coalesce((SELECT o.paid_at FROM orders o WHERE o.store_id = $2 AND o.receipt_no = $3), $1::timestamptz) AS paid_at) o
+		JOIN campaigns c ON c.active AND c.ends_at > o.paid_at AND c.starts_at <= o.paid_at
+		WHERE c.store_id IS NULL OR c.store_id = $2
 		ORDER BY c.id`
 	campaignsOfOrderSQL = `SELECT ` + campaignColumns + ` FROM campaigns c JOIN orders o ON o.id = $1
 		WHERE c.active AND c.ends_at > o.paid_at AND c.starts_at <= o.paid_at AND (c.store_id IS NULL OR c.store_id = o.store_id)

@@ -45,7 +45,7 @@ type creditReads struct {
 	Member     string // condition on members m
 	MemberArgs []any
 	At         time.Time // the moment tier points are counted at
-	Campaigns  string    // a campaigns query (campaignsAtSQL or campaignsOfOrderSQL)
+	Campaigns  string    // a campaigns query (campaignsOfReceiptSQL or campaignsOfOrderSQL)
 	CampArgs   []any
 }
 

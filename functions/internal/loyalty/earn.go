@@ -133,7 +133,7 @@ func readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr M
 	b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(r.access.scan)
 	reads := creditReads{
 		Order: `o.store_id = $1 AND o.receipt_no = $2`, OrderArgs: []any{in.StoreID, in.ReceiptNo},
-		At: now, Campaigns: campaignsAtSQL, CampArgs: []any{now, in.StoreID},
+		At: now, Campaigns: campaignsOfReceiptSQL, CampArgs: []any{now, in.StoreID, in.ReceiptNo},
 	}
 	switch {
 	case in.MemberCode != nil && *in.MemberCode != "":

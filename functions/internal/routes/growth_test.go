@@ -291,3 +291,144 @@ func TestExpiryRemindersAreWrittenOncePerMemberAndCoupon(t *testing.T) {
 		t.Fatalf("with expiry_reminder_days 0: %+v; want coupons only", out)
 	}
 }
+
+// sortedIDs is ids in order, as campaignIds lists them.
+func sortedIDs(ids ...string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
+}
+
+// A POS wrote a paid order during a campaign; the campaign ended before the counter credited
+// the receipt. earnPoints looks the campaigns up at the order's paid_at, as order_paid does:
+// the campaign applies, and both paths credit such an order the same.
+func TestEarnPointsOfAnOrderPaidDuringACampaignThatHasEndedSinceGetsTheCampaign(t *testing.T) {
+	w := newTriggerWorld(t)
+	double := w.campaign("multiplier", "")
+	bonus := w.campaign("bonus", "")
+	id, code := w.member()
+	other, _ := w.member()
+	hasuratest.TakeEvents(t, w.db, "member_welcome")
+	// 23:00 on 30 June in Tokyo, an hour before both campaigns end.
+	paid := time.Date(2026, 6, 30, 14, 0, 0, 0, time.UTC)
+	lt.Exec(t, w.db, `INSERT INTO orders (store_id, receipt_no, member_id, amount, paid_at) VALUES ($1, 'POS-A', $2, 3000, $3)`, w.store, id, paid)
+	hasuratest.TakeEvents(t, w.db, "order_paid") // the counter gets there first
+	lt.Exec(t, w.db, `INSERT INTO orders (store_id, receipt_no, member_id, amount, paid_at) VALUES ($1, 'POS-B', $2, 3000, $3)`, w.store, other, paid)
+	w.now = paid.Add(2 * time.Hour) // 01:00 on 1 July in Tokyo: both have ended
+	// floor(30 * 100 * 200 / 10000) + 50 = 110.
+	out := w.earnHTTP(code, "POS-A", 3000)
+	if out.Duplicate || out.PointsEarned != 110 || !slices.Equal(out.CampaignIDs, sortedIDs(double, bonus)) {
+		t.Fatalf("earnPoints = %+v; want 110 points from the campaigns of the day it was paid %v", out, sortedIDs(double, bonus))
+	}
+	if got := w.deliverAtLeastOnce(w.one("order_paid")); got.Points != 110 {
+		t.Fatalf("order_paid of the same kind of order = %+v; want the same 110", got)
+	}
+	if a, b := lt.Balance(t, w.db, id), lt.Balance(t, w.db, other); a != 110 || b != 110 {
+		t.Fatalf("balances %d (earnPoints) and %d (order_paid); want 110 each", a, b)
+	}
+	// A new receipt now earns without them.
+	if now := w.earnHTTP(code, "NEW", 3000); now.PointsEarned != 30 || len(now.CampaignIDs) != 0 {
+		t.Fatalf("a receipt after the campaigns = %+v; want 30 and no campaign", now)
+	}
+}
+
+// min_tier_rank reads the member's tier before the order: the order that lifts a member into
+// the tier a campaign needs does not get the campaign; the next order does.
+func TestAnOrderThatLiftsTheMemberIntoACampaignsTierDoesNotGetIt(t *testing.T) {
+	w := newTriggerWorld(t)
+	w.now = tuesday
+	silverOnly := w.campaign("multiplier", "min_tier_rank = 1") // x2 from silver (rank 1, 1,000 points)
+	_, code := w.member()
+	if out := w.earnHTTP(code, "R-1", 95_000); out.PointsEarned != 950 || out.TierID != "member" {
+		t.Fatalf("first order = %+v; want 950 points, still member", out)
+	}
+	// 950 + 100 reaches silver: the order is earned at the member tier's x1, without the campaign.
+	out := w.earnHTTP(code, "R-2", 10_000)
+	if out.PointsEarned != 100 || len(out.CampaignIDs) != 0 || out.TierID != "silver" {
+		t.Fatalf("the lifting order = %+v; want 100 points, no campaign, now silver", out)
+	}
+	// Silver now: floor(100 * 125 * 200 / 10000) = 250.
+	if next := w.earnHTTP(code, "R-3", 10_000); next.PointsEarned != 250 || !slices.Equal(next.CampaignIDs, []string{silverOnly}) {
+		t.Fatalf("the next order = %+v; want 250 with the campaign", next)
+	}
+	// The same on the POS path: another member lifted to silver by an order order_paid credits.
+	other, _ := w.member()
+	hasuratest.TakeEvents(t, w.db, "order_paid")
+	lt.Exec(t, w.db, `INSERT INTO orders (store_id, receipt_no, member_id, amount, paid_at) VALUES ($1, 'POS-1', $2, 100000, $3)`, w.store, other, w.now)
+	if got := w.deliverAtLeastOnce(w.one("order_paid")); got.Points != 1000 {
+		t.Fatalf("order_paid of the lifting order = %+v; want 1,000 without the campaign", got)
+	}
+	if tier := w.tier(other); tier != "silver" {
+		t.Fatalf("tier after the order %s, want silver", tier)
+	}
+}
+
+// The window is [starts_at, ends_at): an order at the very instant it starts is in it, one at
+// the instant it ends is not, on either path.
+func TestACampaignWindowHoldsItsStartAndNotItsEnd(t *testing.T) {
+	w := newTriggerWorld(t)
+	start := time.Date(2026, 6, 10, 1, 0, 0, 0, time.UTC)
+	end := start.Add(48 * time.Hour)
+	window := w.campaign("bonus", "starts_at = $2, ends_at = $3", start, end)
+	_, code := w.member()
+	for _, tc := range []struct {
+		name  string
+		at    time.Time
+		match bool
+	}{
+		{"a microsecond before it starts", start.Add(-time.Microsecond), false},
+		{"the instant it starts", start, true},
+		{"a microsecond before it ends", end.Add(-time.Microsecond), true},
+		{"the instant it ends", end, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.now = tc.at
+			want, ids := int64(10), []string{}
+			if tc.match {
+				want, ids = 60, []string{window}
+			}
+			out := w.earnHTTP(code, "E-"+tc.at.Format(time.RFC3339Nano), 1000)
+			if out.PointsEarned != want || !slices.Equal(out.CampaignIDs, ids) {
+				t.Errorf("earnPoints at %s = %+v; want %d points, campaigns %v", tc.at, out, want, ids)
+			}
+			// A POS order paid at the same instant, credited by order_paid a day later.
+			other, _ := w.member()
+			hasuratest.TakeEvents(t, w.db, "order_paid")
+			lt.Exec(t, w.db, `INSERT INTO orders (store_id, receipt_no, member_id, amount, paid_at) VALUES ($1, $2, $3, 1000, $4)`,
+				w.store, "P-"+tc.at.Format(time.RFC3339Nano), other, tc.at)
+			w.now = tc.at.Add(24 * time.Hour)
+			if got := w.deliver(w.one("order_paid")); got.Points != want {
+				t.Errorf("order_paid of an order paid at %s = %+v; want %d points", tc.at, got, want)
+			}
+		})
+	}
+}
+
+func TestACampaignsMinimumAmountIsInclusive(t *testing.T) {
+	w := newTriggerWorld(t)
+	w.now = tuesday
+	big := w.campaign("bonus", "min_amount = 2000")
+	_, code := w.member()
+	if out := w.earnHTTP(code, "BELOW", 1999); out.PointsEarned != 19 || len(out.CampaignIDs) != 0 {
+		t.Fatalf("1,999 against a minimum of 2,000 = %+v; want 19 and no campaign", out)
+	}
+	if out := w.earnHTTP(code, "AT", 2000); out.PointsEarned != 70 || !slices.Equal(out.CampaignIDs, []string{big}) {
+		t.Fatalf("2,000 against a minimum of 2,000 = %+v; want 20 + 50 with the campaign", out)
+	}
+}
+
+// Bonuses add up; of the multipliers, only the highest applies.
+func TestBonusCampaignsAddUpAndOnlyTheHighestMultiplierApplies(t *testing.T) {
+	w := newTriggerWorld(t)
+	w.now = tuesday
+	b50 := w.campaign("bonus", "")
+	b30 := w.campaign("bonus", "bonus_points = 30")
+	w.campaign("multiplier", "") // 200: lower
+	x3 := w.campaign("multiplier", "multiplier_pct = 300")
+	_, code := w.member()
+	// floor(40 * 100 * 300 / 10000) + 50 + 30 = 200.
+	out := w.earnHTTP(code, "R-1", 4000)
+	if want := sortedIDs(b50, b30, x3); out.PointsEarned != 200 || !slices.Equal(out.CampaignIDs, want) {
+		t.Fatalf("earn = %+v; want 200 points from %v", out, want)
+	}
+}
