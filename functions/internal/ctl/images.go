@@ -29,10 +29,11 @@ func NewCmdImagesUpload(f *Factory, runF func(context.Context, *ImagesUploadOpti
 		Use:   "upload DIR --kind rewards|stores",
 		Short: "Upload reward or store images to S3 and set image_url",
 		Long: `Uploads each image of DIR (<reward id>.<ext> or <store code>.<ext>; png, jpg, webp, gif) to
-S3_BUCKET under rewards/ or stores/, with its content type and sha256, and sets image_url to
-IMAGES_BASE_URL/<key>?v=<hash> (default: S3_ENDPOINT/S3_BUCKET, or the bucket's AWS address).
-A file S3 already holds with the same content is not uploaded again. Every file is checked
-first (type, name, a row to attach it to): any problem is listed and nothing is uploaded.`,
+S3_BUCKET as <rewards|stores>/<name>-<sha256>.<ext>, with its content type, and sets image_url
+to IMAGES_BASE_URL/<key> (default: S3_ENDPOINT/S3_BUCKET, or the bucket's AWS address). A file
+S3 already holds is not uploaded again. An object is never overwritten, so a run that fails
+part-way leaves every live image as it was. Every file is checked first (type, name, a row to
+attach it to): any problem is listed and nothing is uploaded.`,
 		Example: "  loyaltyctl images upload data/images/rewards --kind rewards",
 		Args:    exactArgs(1, "one DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {

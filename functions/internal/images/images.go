@@ -1,6 +1,8 @@
-// Package images uploads reward and store images to S3 and points image_url at them. Each
-// object carries the sha256 of its content, so an unchanged file is not uploaded again, and
-// the URL names the hash, so a changed image is never served stale from a cache.
+// Package images uploads reward and store images to S3 and points image_url at them. An
+// object's key names the sha256 of its content (<kind>/<name>-<sha256>.<ext>), so an object
+// is never overwritten with other content: an unchanged file is not uploaded again, a changed
+// image is never served stale from a cache, and a run that fails part-way leaves every live
+// image_url pointing at the object it pointed at, as it was.
 package images
 
 import (
@@ -116,8 +118,8 @@ func (u Uploader) Scan(ctx context.Context, dir string, kind Kind) ([]*File, err
 		if f.ContentType == "" {
 			f.ContentType = want
 		}
-		f.Key = string(kind) + "/" + name + ext
-		f.URL = strings.TrimRight(u.BaseURL, "/") + "/" + f.Key + "?v=" + f.SHA256[:12]
+		f.Key = string(kind) + "/" + name + "-" + f.SHA256 + ext
+		f.URL = strings.TrimRight(u.BaseURL, "/") + "/" + f.Key
 		files = append(files, f)
 	}
 	seen := map[string]string{}
@@ -159,8 +161,10 @@ func (u Uploader) known(ctx context.Context, kind Kind, files []*File) ([]string
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// Upload puts each file whose content S3 does not hold yet (progress is called after each),
-// then sets every image_url in one transaction: a failed upload leaves the database as it was.
+// Upload puts each file whose content S3 does not hold yet under its own key (progress is
+// called after each), then sets every image_url in one transaction. A failed upload leaves the
+// database as it was, and no object a live image_url points at was touched: the new ones are
+// under new keys.
 func (u Uploader) Upload(ctx context.Context, kind Kind, files []*File, progress func()) error {
 	for _, f := range files {
 		head, err := u.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &u.Bucket, Key: &f.Key})
