@@ -55,6 +55,20 @@ var policy = contract.Policy{
 	},
 	Limited:  []string{"point_transactions", "point_lots", "coupons", "orders", "notifications"},
 	MaxLimit: 500,
+	// Everyone sees the active campaigns whose window has not ended; a member reads their own
+	// referral code (the row is theirs: Owned) and everyone the referral programme's rules.
+	Readable: []contract.Readable{
+		{Table: "campaigns", Roles: []string{"anonymous", "member", "staff"}, Filter: []contract.BoolExp{
+			{"active": map[string]any{"_eq": true}},
+			{"ends_at": map[string]any{"_gt": "now()"}},
+		}},
+		{Table: "members", Roles: []string{"member"}, Columns: []string{"referral_code"}},
+		// The app tells what inviting a friend earns, as it tells the welcome bonus.
+		{Table: "program_settings", Roles: []string{"anonymous", "member"}, Columns: []string{
+			"referral_bonus_points", "referee_bonus_points", "referral_min_amount", "referral_yearly_limit"}},
+	},
+	// Who referred whom names another member (their id is their Cognito sub): admin only.
+	AdminOnly: []contract.TableColumns{{Table: "members", Columns: []string{"referred_by", "referral_order_id"}}},
 }
 
 // goScalars are the Go types with their own JSON encoding used in action types.

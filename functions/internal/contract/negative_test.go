@@ -225,6 +225,7 @@ func TestMetadataThatBreaksTheContractIsReported(t *testing.T) {
 		layout  = func(m *contract.Metadata) []contract.Problem { return contract.CheckLayout(project.Metadata(), m) }
 	)
 	const members = "databases/default/tables/public_members.yaml"
+	const campaigns = "databases/default/tables/public_campaigns.yaml"
 	for _, tc := range []struct {
 		name  string
 		file  string
@@ -313,6 +314,30 @@ func TestMetadataThatBreaksTheContractIsReported(t *testing.T) {
 		{"an event trigger fires on an update of no column", "databases/default/tables/public_orders.yaml",
 			replaceFirst("      update:\n        columns:\n          - member_id\n          - status\n", "      update:\n        columns: []\n"),
 			db, []string{"event trigger order_paid", "update lists no columns"}},
+		{"anonymous sees campaigns that have ended", campaigns,
+			replaceAfter("- role: anonymous", "          - ends_at:\n              _gt: now()\n", ""),
+			perms, []string{"table public.campaigns, select permission of role anonymous", `{"ends_at":{"_gt":"now()"}}`}},
+		{"members see inactive campaigns", campaigns,
+			replaceAfter("- role: member", "          - active:\n              _eq: true\n", ""),
+			perms, []string{"table public.campaigns, select permission of role member", `{"active":{"_eq":true}}`}},
+		{"a campaign filter that only looks alike", campaigns,
+			replaceAfter("- role: staff", "_gt: now()", "_gte: now()"),
+			perms, []string{"table public.campaigns, select permission of role staff", `{"ends_at":{"_gt":"now()"}}`}},
+		{"staff cannot read campaigns", campaigns,
+			replaceFirst("  - role: staff\n", "  - role: nobody_staff\n"),
+			perms, []string{"table public.campaigns", "role staff must read campaigns"}},
+		{"a member reads who referred them", members,
+			replaceAfter("- role: member", "        - referral_code\n", "        - referral_code\n        - referred_by\n"),
+			perms, []string{"table public.members, select permission of role member", "referred_by", "only admin"}},
+		{"staff read who referred a member", members,
+			replaceAfter("- role: staff", "        - member_code\n", "        - member_code\n        - referred_by\n"),
+			perms, []string{"table public.members, select permission of role staff", "referred_by", "only admin"}},
+		{"a member cannot read their referral code", members,
+			replaceAfter("- role: member", "        - referral_code\n", ""),
+			perms, []string{"table public.members, select permission of role member", "must read column referral_code"}},
+		{"anonymous cannot read what a referral earns", "databases/default/tables/public_program_settings.yaml",
+			replaceAfter("- role: anonymous", "        - referral_bonus_points\n", ""),
+			perms, []string{"table public.program_settings, select permission of role anonymous", "must read column referral_bonus_points"}},
 		{"a table file is not included", "databases/default/tables/tables.yaml",
 			replaceFirst("- \"!include public_tiers.yaml\"\n", ""),
 			layout, []string{"databases/default/tables/public_tiers.yaml", "not included"}},

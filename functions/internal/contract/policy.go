@@ -1,7 +1,9 @@
 package contract
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -90,6 +92,24 @@ type Policy struct {
 	// at most MaxLimit.
 	Limited  []string
 	MaxLimit int
+	// Readable tables: each role of Roles must have a select permission on Table that reads
+	// Columns; and every select permission on it (of any role) must hold each of Filter in its
+	// filter, as the whole filter or as a term of its top-level _and.
+	Readable []Readable
+	// AdminOnly columns no role of the product may read (admin reads everything).
+	AdminOnly []TableColumns
+}
+
+type Readable struct {
+	Table   string // in schema public
+	Roles   []string
+	Columns []string
+	Filter  []BoolExp
+}
+
+type TableColumns struct {
+	Table   string // in schema public
+	Columns []string
 }
 
 type WriteGrant struct {
@@ -181,15 +201,86 @@ func CheckPolicy(m *Metadata, p Policy) []Problem {
 						ps.add(where, "%s must not read %s at all", pm.role, name)
 					}
 				}
+				if pm.op == "select" {
+					checkRead(&ps, where, p, name, pm.exps["filter"], pm.columns)
+				}
 				if pm.op == "select" && slices.Contains(p.Limited, name) {
 					if pm.limit == nil || *pm.limit < 1 || *pm.limit > p.MaxLimit {
 						ps.add(where, "needs a limit between 1 and %d: %s grows without bound", p.MaxLimit, name)
 					}
 				}
 			}
+			for _, r := range p.Readable {
+				if r.Table != name {
+					continue
+				}
+				for _, role := range r.Roles {
+					i := slices.IndexFunc(t.SelectPermissions, func(x RolePermission[SelectPermission]) bool { return x.Role == role })
+					if i < 0 {
+						ps.add(fmt.Sprintf("table %s", t.Table), "role %s must read %s, but it has no select permission", role, name)
+						continue
+					}
+					cols := t.SelectPermissions[i].Permission.Columns
+					for _, c := range r.Columns {
+						if !cols.All && !slices.Contains(cols.Names, c) {
+							ps.add(fmt.Sprintf("table %s, select permission of role %s", t.Table, role), "must read column %s", c)
+						}
+					}
+				}
+			}
 		}
 	}
 	return ps
+}
+
+// checkRead reports a select permission on table that reads an admin-only column, or whose
+// filter lacks a term the policy requires of every reader of the table.
+func checkRead(ps *problems, where string, p Policy, table string, filter BoolExp, cols *Columns) {
+	for _, a := range p.AdminOnly {
+		if a.Table != table {
+			continue
+		}
+		for _, c := range a.Columns {
+			if cols.All || slices.Contains(cols.Names, c) {
+				ps.add(where, "reads column %s, which only admin may read", c)
+			}
+		}
+	}
+	for _, r := range p.Readable {
+		if r.Table != table {
+			continue
+		}
+		for _, term := range r.Filter {
+			if !holdsTerm(filter, term) {
+				ps.add(where, "filter must hold %s (the whole filter or a term of its _and)", termText(term))
+			}
+		}
+	}
+}
+
+// holdsTerm says whether exp is term, or one of the terms of its top-level _and is.
+func holdsTerm(exp, term BoolExp) bool {
+	if exp == nil {
+		return false
+	}
+	if reflect.DeepEqual(map[string]any(exp), map[string]any(term)) {
+		return true
+	}
+	terms, _ := exp["_and"].([]any)
+	for _, t := range terms {
+		if sub, ok := t.(map[string]any); ok && reflect.DeepEqual(sub, map[string]any(term)) {
+			return true
+		}
+	}
+	return false
+}
+
+func termText(term BoolExp) string {
+	b, err := json.Marshal(term)
+	if err != nil {
+		return fmt.Sprint(map[string]any(term))
+	}
+	return string(b)
 }
 
 func checkWrite(ps *problems, where string, p Policy, table, op, role string, cols *Columns) {
