@@ -981,12 +981,17 @@ func checkCompose(root, engineVersion string) []error {
 // ---- shell scripts ----------------------------------------------------------------------
 
 func shellScripts(root string) []string {
-	files, _ := filepath.Glob(filepath.Join(root, "deploy/*.sh"))
+	var files []string
+	for _, pattern := range []string{"deploy/*.sh", "scripts/*.sh"} {
+		found, _ := filepath.Glob(filepath.Join(root, pattern))
+		files = append(files, found...)
+	}
 	return append(files, filepath.Join(root, ".ci/run"))
 }
 
-// checkShell runs shellcheck on the deploy scripts and .ci/run. ok is false when shellcheck
-// is not installed (.ci/run installs it, so CI always runs this).
+// checkShell runs shellcheck on every shell script of the repository (the deploy and
+// development scripts, .ci/run). ok is false when shellcheck is not installed
+// (scripts/install-deps.sh installs it for make test).
 func checkShell(root string) (errs []error, ok bool) {
 	sc, err := exec.LookPath("shellcheck")
 	if err != nil {
@@ -1144,8 +1149,7 @@ func TestCompose(t *testing.T) {
 func TestShellScripts(t *testing.T) {
 	errs, ok := checkShell(repo)
 	if !ok {
-		t.Log("shellcheck is not installed here; .ci/run installs it (apt) so CI runs this check")
-		return
+		t.Fatal("shellcheck is not installed: make test installs it (scripts/install-deps.sh), or apt-get install shellcheck")
 	}
 	if len(errs) > 0 {
 		t.Error(errorList(errs))

@@ -4,7 +4,8 @@
 #
 #   scripts/install-deps.sh dev    PostgreSQL server binaries, the postgres user (as root), curl
 #   scripts/install-deps.sh test   the same, plus Node.js/npm, cognito-local and axe-core (npm ci,
-#                                  pinned by their package-lock.json) and Chromium (browser tests)
+#                                  pinned by their package-lock.json), Chromium (browser tests),
+#                                  and shellcheck, jq and openssl (the deploy tests)
 #
 # System packages come from apt, as root or through sudo; it says what it installs and why.
 # Set SKIP_INSTALL_DEPS=1 to check nothing (a machine managed some other way).
@@ -69,6 +70,9 @@ if [[ $what == test ]]; then
 		need nodejs "Node.js runs cognito-local, the local Cognito of the account tests"
 	fi
 	have_chromium || need chromium "headless Chromium for the browser tests of the web site (app/)"
+	command -v shellcheck >/dev/null || need shellcheck "the deploy tests lint every shell script of the repository with it"
+	command -v jq >/dev/null || need jq "the deploy tests run the workflow's metadata check, which reads the Hasura CLI's JSON with it"
+	command -v openssl >/dev/null || need openssl "the deploy tests sign a local token with scripts/local-token.sh"
 fi
 
 if ((${#packages[@]} > 0)); then
