@@ -42,3 +42,11 @@ func codeOf(err error) string {
 	}
 	return "error"
 }
+
+// jsonError is an error as --json prints it.
+type jsonError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Problems are the problems of a file or directory, each where it is.
+	Problems any `json:"problems,omitempty"`
+}

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -88,7 +89,9 @@ func NewCmdFailuresReplay(f *Factory, runF func(context.Context, *FailuresReplay
 		Short: "Deliver failed trigger deliveries to their handlers again, as Hasura would",
 		Long: `Posts each stored delivery to FUNCTIONS_BASE_URL/<trigger> with X-Action-Secret set from
 ACTION_SECRET. A 2xx answer marks the failure resolved; any other answer is printed and the
-failure stays open. Handlers are idempotent on the delivery id, so a replay of a delivery that
+failure stays open. Every id is replayed, also after one that fails, and each is reported
+(with --json, a list with an error object for each id that could not be delivered); exit 1
+when any did not resolve. Handlers are idempotent on the delivery id, so a replay of a delivery that
 did land does nothing twice.`,
 		Example: "  loyaltyctl failures replay 17 18",
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -112,6 +115,12 @@ did land does nothing twice.`,
 	return cmd
 }
 
+// replayAnswer is what the replay of one id did: the handler's answer, or why there was none.
+type replayAnswer struct {
+	replay.Result
+	Error *jsonError `json:"error,omitempty"`
+}
+
 func failuresReplayRun(ctx context.Context, opts *FailuresReplayOptions) error {
 	base, secret := opts.F.Getenv("FUNCTIONS_BASE_URL"), opts.F.Getenv("ACTION_SECRET")
 	if base == "" || secret == "" {
@@ -123,29 +132,46 @@ func failuresReplayRun(ctx context.Context, opts *FailuresReplayOptions) error {
 	}
 	defer db.Close()
 	r := replay.Replayer{DB: db, Client: opts.F.HTTPClient, BaseURL: base, Secret: secret}
-	var results []replay.Result
-	failed := false
+	answers := []replayAnswer{}
+	resolved := 0
+	// Each id on its own: one that fails does not keep the others from being delivered.
 	for _, id := range opts.IDs {
 		res, err := r.Replay(ctx, id)
+		a := replayAnswer{Result: res}
+		a.ID = id
 		if err != nil {
-			return err
-		}
-		failed = failed || !res.Resolved
-		results = append(results, res)
-		if !opts.JSON {
-			if res.Resolved {
-				fprintf(opts.F.IO.Out, "%d %s %s: %d, resolved\n", id, res.Trigger, res.DeliveryID, res.Status)
-			} else {
-				fprintf(opts.F.IO.Out, "%d %s %s: %d, still open: %s\n", id, res.Trigger, res.DeliveryID, res.Status, res.Body)
+			if ctx.Err() != nil {
+				return err
 			}
+			code := codeOf(err)
+			if errors.Is(err, replay.ErrNotFound) {
+				code = "not_found"
+			}
+			a.Error = &jsonError{Code: code, Message: err.Error()}
+		} else if res.Resolved {
+			resolved++
+		}
+		answers = append(answers, a)
+		if opts.JSON {
+			continue
+		}
+		switch {
+		case a.Error != nil:
+			fprintf(opts.F.IO.Out, "%d: error [%s]: %s\n", id, a.Error.Code, a.Error.Message)
+		case res.Resolved:
+			fprintf(opts.F.IO.Out, "%d %s %s: %d, resolved\n", id, res.Trigger, res.DeliveryID, res.Status)
+		default:
+			fprintf(opts.F.IO.Out, "%d %s %s: %d, still open: %s\n", id, res.Trigger, res.DeliveryID, res.Status, res.Body)
 		}
 	}
 	if opts.JSON {
-		if err := writeJSON(opts.F.IO.Out, results); err != nil {
+		if err := writeJSON(opts.F.IO.Out, answers); err != nil {
 			return err
 		}
+	} else if len(answers) > 1 {
+		fprintf(opts.F.IO.Out, "%d replayed: %d resolved, %d failed\n", len(answers), resolved, len(answers)-resolved)
 	}
-	if failed {
+	if resolved < len(answers) {
 		return errSilent
 	}
 	return nil

@@ -91,3 +91,37 @@ func TestAReplayThatIsRefusedPrintsTheAnswerAndStaysOpen(t *testing.T) {
 	delete(w.vars, "ACTION_SECRET")
 	w.want(w.run("failures", "replay", "1"), 1, "[config]")
 }
+
+// A replay of several ids goes on after one that fails, reports each, and exits 1 if any
+// failed.
+func TestAReplayOfSeveralIDsReportsEachAndGoesOnAfterAFailure(t *testing.T) {
+	w := newWorld(t)
+	w.functions()
+	lt.Exec(t, w.db, `INSERT INTO trigger_failures (trigger, delivery_id, payload, status, error) VALUES ('order_paid', 'e-1', '{"id":"e-1"}', 400, 'bad')`)
+	cron := hasuratest.Cron(t, "expire_points", time.Now(), map[string]any{"batch_size": 100})
+	lt.Exec(t, w.db, `INSERT INTO trigger_failures (trigger, delivery_id, payload, status, error) VALUES ('expire_points', $1, $2, 503, 'busy')`, cron.ID, string(cron.Body))
+	open := func(id int) int64 {
+		return lt.Count(t, w.db, `SELECT count(*) FROM trigger_failures WHERE id = $1 AND resolved_at IS NULL`, id)
+	}
+	a := w.run("failures", "replay", "1", "99", "2")
+	w.want(a, 1, "1 order_paid e-1: 400, still open", "99: error [not_found]: failure 99: no such failure", "2 expire_points "+cron.ID+": 200, resolved",
+		"3 replayed: 1 resolved, 2 failed")
+	if open(1) != 1 || open(2) != 0 {
+		t.Fatalf("open: failure 1 %d, failure 2 %d; want 1 still open and 2 resolved", open(1), open(2))
+	}
+	lt.Exec(t, w.db, `UPDATE trigger_failures SET resolved_at = NULL WHERE id = 2`)
+	j := w.run("failures", "replay", "1", "99", "2", "--json")
+	w.want(j, 1)
+	res := decode[[]struct {
+		ID       int64
+		Status   int
+		Resolved bool
+		Error    *struct{ Code, Message string }
+	}](t, j.out)
+	if len(res) != 3 || res[0].ID != 1 || res[0].Resolved || res[0].Status != 400 || res[0].Error != nil ||
+		res[1].ID != 99 || res[1].Error == nil || res[1].Error.Code != "not_found" ||
+		res[2].ID != 2 || !res[2].Resolved || res[2].Error != nil {
+		t.Fatalf("json %+v\n%s", res, j.out)
+	}
+	w.want(w.run("failures", "replay", "2"), 0, "resolved")
+}
