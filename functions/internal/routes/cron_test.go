@@ -99,7 +99,7 @@ func cronState(t testing.TB, db *pgxpool.Pool) [5]int64 {
 }
 
 func TestEveryCronJobReplayedOrRacingLeavesTheStateOfOneRun(t *testing.T) {
-	for _, job := range []string{"expire_points", "expire_coupons", "birthday_bonus", "tier_review"} {
+	for _, job := range []string{"expire_points", "expire_coupons", "birthday_bonus", "tier_review", "expiry_reminders"} {
 		t.Run(job, func(t *testing.T) {
 			w := newTriggerWorld(t)
 			seedCronWork(t, w)
@@ -137,6 +137,9 @@ func TestEveryCronJobReplayedOrRacingLeavesTheStateOfOneRun(t *testing.T) {
 func seedCronWork(t *testing.T, w *triggerWorld) {
 	t.Helper()
 	seedLots(t, w.db, 20, 2, 1, w.now.AddDate(-1, 0, 0), w.now.Add(-time.Minute))
+	// Points of 10 of those members expiring within the reminders' window.
+	lt.Exec(t, w.db, `UPDATE point_lots SET expires_at = $1::timestamptz + interval '5 days'
+		WHERE expires_at > $1 AND member_id IN (SELECT id FROM members ORDER BY id LIMIT 10)`, w.now)
 	// Coupons past expiry.
 	id, _ := w.member()
 	lt.Give(t, w.svc, id, 1000)

@@ -6,6 +6,7 @@ package routes_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -430,5 +431,102 @@ func TestBonusCampaignsAddUpAndOnlyTheHighestMultiplierApplies(t *testing.T) {
 	out := w.earnHTTP(code, "R-1", 4000)
 	if want := sortedIDs(b50, b30, x3); out.PointsEarned != 200 || !slices.Equal(out.CampaignIDs, want) {
 		t.Fatalf("earn = %+v; want 200 points from %v", out, want)
+	}
+}
+
+// Once the lot a member was reminded of is spent, a later lot is the earliest to expire: its
+// date is a new earliest date, and the member is reminded of it once.
+func TestANewEarliestExpiryDateGivesANewReminder(t *testing.T) {
+	w := newTriggerWorld(t)
+	id, _ := w.member()
+	lt.Give(t, w.svc, id, 30)
+	lt.Exec(t, w.db, `UPDATE point_lots SET expires_at = $2::timestamptz + interval '5 days' WHERE member_id = $1`, id, w.now)
+	lt.Give(t, w.svc, id, 40)
+	lt.Exec(t, w.db, `UPDATE point_lots SET expires_at = $2::timestamptz + interval '10 days' WHERE member_id = $1 AND points = 40`, id, w.now)
+	day := func(n int) string { return w.now.AddDate(0, 0, n).In(tokyo).Format(time.DateOnly) }
+	reminders := func() map[string]int64 {
+		rows, err := w.db.Query(context.Background(), `SELECT data->>'expiresOn', (data->>'points')::bigint FROM notifications
+			WHERE member_id = $1 AND kind = 'points_expiring'`, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]int64{}
+		for rows.Next() {
+			var on string
+			var points int64
+			if err := rows.Scan(&on, &points); err != nil {
+				t.Fatal(err)
+			}
+			got[on] = points
+		}
+		return got
+	}
+	if out := w.deliver(hasuratest.Cron(t, "expiry_reminders", w.now, nil)); out.Members != 1 {
+		t.Fatalf("first run %+v; want the member reminded", out)
+	}
+	if got := reminders(); len(got) != 1 || got[day(5)] != 70 {
+		t.Fatalf("reminders %v; want 70 points from %s", got, day(5))
+	}
+	// The 30 points expiring first are spent (spending takes the lots that expire first).
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 30})
+	act[loyalty.RedeemRewardOutput](w, "redeemReward", in{"rewardId": reward, "idempotencyKey": hasuratest.NewUUID()}, member(id))
+	next := w.now.Add(24 * time.Hour)
+	if out := w.deliver(hasuratest.Cron(t, "expiry_reminders", next, nil)); out.Members != 1 {
+		t.Fatalf("the next day's run %+v; want a reminder of the new earliest date", out)
+	}
+	if out := w.deliver(hasuratest.Cron(t, "expiry_reminders", next.Add(24*time.Hour), nil)); out.Members != 0 {
+		t.Fatalf("the day after %+v; want nothing new", out)
+	}
+	if got := reminders(); len(got) != 2 || got[day(5)] != 70 || got[day(10)] != 40 {
+		t.Fatalf("reminders %v; want 70 points from %s, then 40 from %s", got, day(5), day(10))
+	}
+}
+
+// A reminders run larger than one delivery's budget is finished by Hasura's retries, a batch at
+// a time, each member and coupon reminded once.
+func TestExpiryRemindersInterruptedByTheirBudgetFinishOnRetries(t *testing.T) {
+	w := newTriggerWorld(t)
+	seedLots(t, w.db, 30, 2, 1, w.now.AddDate(-1, 0, 0), w.now.AddDate(0, 0, 5)) // 10 points in the window each
+	id, _ := w.member()
+	lt.Give(t, w.svc, id, 100)
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 10, ValidDays: 2})
+	for range 5 {
+		act[loyalty.RedeemRewardOutput](w, "redeemReward", in{"rewardId": reward, "idempotencyKey": hasuratest.NewUUID()}, member(id))
+	}
+	run := loyalty.CronRun{Delivery: loyalty.Delivery{Trigger: "expiry_reminders", ID: "reminders-1"}, ScheduledTime: w.now, BatchSize: 4, Budget: time.Nanosecond}
+	var out loyalty.Outcome
+	deliveries := 0
+	for {
+		deliveries++
+		if deliveries > 20 {
+			t.Fatal("the run did not finish in 20 deliveries")
+		}
+		var err error
+		out, err = w.svc.ExpiryReminders(context.Background(), run)
+		var more *loyalty.ErrMoreWork
+		if errors.As(err, &more) {
+			if more.Done.Batches != deliveries {
+				t.Fatalf("delivery %d stopped after %d batches in all; want one batch a delivery", deliveries, more.Done.Batches)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	// 30 members in batches of 4 (the eighth finds 2), then the 5 coupons in 2 batches.
+	if out.Members != 30 || out.Coupons != 5 || out.Batches != 10 || deliveries != 10 {
+		t.Fatalf("outcome %+v after %d deliveries; want 30 members and 5 coupons in 10 batches and deliveries", out, deliveries)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM notifications WHERE kind = 'points_expiring'`); n != 30 {
+		t.Fatalf("%d points_expiring notifications, want 30", n)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM notifications WHERE kind = 'coupon_expiring'`); n != 5 {
+		t.Fatalf("%d coupon_expiring notifications, want 5", n)
+	}
+	if again, err := w.svc.ExpiryReminders(context.Background(), run); err != nil || !again.Duplicate {
+		t.Fatalf("a delivery after the run completed: %+v, %v; want a duplicate", again, err)
 	}
 }
