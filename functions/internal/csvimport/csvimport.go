@@ -41,6 +41,9 @@ func (e *InvalidError) Error() string {
 }
 func (e *InvalidError) ErrorCode() string { return "invalid_csv" }
 
+// Details are the problems, for --json.
+func (e *InvalidError) Details() any { return e.Problems }
+
 // Row is a row of the file: the columns it sets, in header order, with their values (nil
 // for NULL, and for a cell that is not valid).
 type Row struct {

@@ -2,9 +2,11 @@ package ctl
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hotfix"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/invariants"
 )
 
@@ -50,7 +52,11 @@ func checkInvariantsRun(ctx context.Context, opts *CheckInvariantsOptions) error
 		if vs == nil {
 			vs = []invariants.Violation{}
 		}
-		if err := writeJSON(out, map[string]any{"ok": len(vs) == 0, "rules": len(invariants.Rules), "violations": vs}); err != nil {
+		answer := map[string]any{"ok": len(vs) == 0, "rules": len(invariants.Rules), "violations": vs}
+		if len(vs) > 0 {
+			answer["error"] = jsonError{Code: hotfix.CodeInvariantBroken, Message: fmt.Sprintf("%d violations", len(vs))}
+		}
+		if err := writeJSON(out, answer); err != nil {
 			return err
 		}
 	} else if len(vs) == 0 {

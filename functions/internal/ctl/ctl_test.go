@@ -3,6 +3,7 @@ package ctl_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,5 +157,61 @@ func TestCheckInvariantsPrintsEveryViolationAndExits1(t *testing.T) {
 	}](t, w.run("check", "invariants", "--json").out)
 	if j.OK || len(j.Violations) != 2 || j.Violations[0].Key != id || j.Violations[0].Got != "25" || j.Violations[0].Want != "0" {
 		t.Errorf("json %+v", j)
+	}
+}
+
+// With --json every failure is one JSON document on stdout, {"error": {"code", "message"}},
+// whatever the subcommand and wherever it failed; stderr still says it in words.
+func TestWithJSONEveryErrorIsAJSONErrorObject(t *testing.T) {
+	w := newWorld(t)
+	dir := filepath.Join(t.TempDir(), "hotfix")
+	applied := write(t, filepath.Join(dir, "once.sql"), "UPDATE stores SET active = true;\n")
+	w.want(w.run("hotfix", "apply", applied, "--reason", "first"), 0)
+	tests := []struct {
+		name   string
+		env    map[string]string // set ("" removes)
+		args   []string
+		code   string
+		status int
+	}{
+		{"a hotfix outside data/hotfix", nil, []string{"hotfix", "apply", write(t, filepath.Join(t.TempDir(), "x.sql"), "SELECT 1;"), "--reason", "r"}, "hotfix_not_reviewed", 1},
+		{"a hotfix with its own COMMIT", nil, []string{"hotfix", "apply", write(t, filepath.Join(dir, "c.sql"), "COMMIT;"), "--reason", "r"}, "hotfix_transaction_control", 1},
+		{"a hotfix applied before", nil, []string{"hotfix", "apply", applied, "--reason", "again"}, "hotfix_already_applied", 1},
+		{"a hotfix whose statement fails (the result carries the error)", nil, []string{"hotfix", "apply", write(t, filepath.Join(dir, "bad.sql"), "UPDATE nowhere SET x = 1;"), "--reason", "r"}, "hotfix_statement_failed", 1},
+		{"a hotfix file that is not there", nil, []string{"hotfix", "apply", filepath.Join(dir, "none.sql"), "--reason", "r"}, "file", 1},
+		{"no DATABASE_URL", map[string]string{"DATABASE_URL": ""}, []string{"check", "invariants"}, "config", 1},
+		{"no DATABASE_URL for a report", map[string]string{"DATABASE_URL": ""}, []string{"report", "liability"}, "config", 1},
+		{"no ACTION_SECRET for a replay", nil, []string{"failures", "replay", "1"}, "config", 1},
+		{"no S3_BUCKET", nil, []string{"images", "upload", t.TempDir(), "--kind", "stores"}, "config", 1},
+		{"an import file that is not there", nil, []string{"import", "stores", filepath.Join(dir, "none.csv")}, "file", 1},
+		{"bad usage", nil, []string{"report", "liability", "--out", "x.pdf"}, "usage", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			saved := maps.Clone(w.vars)
+			defer func() { w.vars = saved }()
+			for k, v := range tt.env {
+				if v == "" {
+					delete(w.vars, k)
+				} else {
+					w.vars[k] = v
+				}
+			}
+			a := w.run(append(tt.args, "--json")...)
+			w.want(a, tt.status)
+			dec := json.NewDecoder(strings.NewReader(a.out))
+			var j struct {
+				Error *struct{ Code, Message string }
+			}
+			if err := dec.Decode(&j); err != nil || j.Error == nil || j.Error.Code != tt.code || j.Error.Message == "" {
+				t.Fatalf("stdout is not the JSON error %q (%v):\n%s", tt.code, err, a.out)
+			}
+			if dec.More() {
+				t.Errorf("more than one JSON document on stdout:\n%s", a.out)
+			}
+			if !strings.Contains(a.errOut, j.Error.Message) && tt.status == 1 {
+				t.Errorf("stderr does not say it: %s", a.errOut)
+			}
+		})
 	}
 }

@@ -50,3 +50,19 @@ type jsonError struct {
 	// Problems are the problems of a file or directory, each where it is.
 	Problems any `json:"problems,omitempty"`
 }
+
+// reported is a failure whose --json answer the command has already written (a hotfix's
+// result): exit writes no other JSON, only the words on stderr.
+type reported struct{ error }
+
+func (r reported) Unwrap() error { return r.error }
+
+// jsonErrorOf is err as --json prints it, with the problems of a file when it has them.
+func jsonErrorOf(err error) jsonError {
+	j := jsonError{Code: codeOf(err), Message: err.Error()}
+	var d interface{ Details() any }
+	if errors.As(err, &d) {
+		j.Problems = d.Details()
+	}
+	return j
+}

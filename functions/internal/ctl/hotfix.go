@@ -78,6 +78,9 @@ func hotfixApplyRun(ctx context.Context, opts *HotfixApplyOptions) error {
 		if werr := writeJSON(out, res); werr != nil {
 			return werr
 		}
+		if err != nil {
+			return reported{err} // the result holds the error
+		}
 	} else {
 		rows := make([][]string, len(res.Statements))
 		for i, s := range res.Statements {

@@ -101,9 +101,6 @@ func imagesUploadRun(ctx context.Context, opts *ImagesUploadOptions) error {
 	u := images.Uploader{S3: client, Bucket: bucket, BaseURL: base, DB: db}
 	files, err := u.Scan(ctx, opts.Dir, opts.Kind)
 	if err != nil {
-		if ie, ok := err.(*images.InvalidError); ok && opts.JSON {
-			_ = writeJSON(opts.F.IO.Out, map[string]any{"error": map[string]any{"code": ie.ErrorCode(), "problems": ie.Problems}})
-		}
 		return err
 	}
 	bar := progress(opts.F.IO, len(files), "uploading "+string(opts.Kind))

@@ -64,7 +64,7 @@ func importRun(ctx context.Context, opts *ImportOptions) error {
 	defer in.Close()
 	file, err := csvimport.Parse(opts.Table, opts.File, in)
 	if err != nil {
-		return problems(opts.F, opts.JSON, err)
+		return err
 	}
 	db, err := opts.F.DB(ctx)
 	if err != nil {
@@ -73,7 +73,7 @@ func importRun(ctx context.Context, opts *ImportOptions) error {
 	defer db.Close()
 	results, err := csvimport.Apply(ctx, db, opts.Table, file, opts.DryRun)
 	if err != nil {
-		return problems(opts.F, opts.JSON, err)
+		return err
 	}
 	if opts.JSON {
 		return writeJSON(opts.F.IO.Out, map[string]any{"dry_run": opts.DryRun, "rows": results})
@@ -109,16 +109,4 @@ func show(v *string) string {
 		return "NULL"
 	}
 	return strconv.Quote(*v)
-}
-
-// problems prints a file's problems (as JSON with --json) and fails with them.
-func problems(f *Factory, asJSON bool, err error) error {
-	ie, ok := err.(*csvimport.InvalidError)
-	if !ok {
-		return err
-	}
-	if asJSON {
-		_ = writeJSON(f.IO.Out, map[string]any{"error": map[string]any{"code": ie.ErrorCode(), "problems": ie.Problems}})
-	}
-	return ie
 }

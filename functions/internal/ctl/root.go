@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 )
@@ -68,6 +69,9 @@ func noUnknownCommand(cmd *cobra.Command, args []string) error {
 func Main(ctx context.Context, f *Factory, args []string) int {
 	tp, flush, err := f.tracing(ctx)
 	if err != nil {
+		if slices.Contains(args, "--json") {
+			_ = writeJSON(f.IO.Out, map[string]any{"error": jsonErrorOf(err)})
+		}
 		fmt.Fprintf(f.IO.ErrOut, "error [%s]: %v\n", codeOf(err), err)
 		return ExitError
 	}
@@ -81,15 +85,30 @@ func Main(ctx context.Context, f *Factory, args []string) int {
 	return code
 }
 
-// exit prints why a run failed and returns its exit code.
+// exit prints why a run failed and returns its exit code. With --json, every failure is
+// also one JSON document on stdout, {"error": {"code", "message"[, "problems"]}}, unless the
+// command already wrote its JSON answer (violations, replays, a hotfix's result).
 func exit(f *Factory, cmd *cobra.Command, err error) int {
 	if err == nil {
 		return ExitOK
 	}
+	asJSON := false
+	if cmd != nil {
+		if fl := cmd.Flags().Lookup("json"); fl != nil {
+			asJSON = fl.Value.String() == "true"
+		}
+	}
 	var flagErr *FlagError
 	if errors.As(err, &flagErr) {
+		if asJSON {
+			_ = writeJSON(f.IO.Out, map[string]any{"error": jsonError{Code: "usage", Message: err.Error()}})
+		}
 		fmt.Fprintf(f.IO.ErrOut, "error: %v\n\n%s", err, cmd.UsageString())
 		return ExitUsage
+	}
+	var done reported
+	if asJSON && !errors.Is(err, errSilent) && !errors.As(err, &done) {
+		_ = writeJSON(f.IO.Out, map[string]any{"error": jsonErrorOf(err)})
 	}
 	if !errors.Is(err, errSilent) {
 		fmt.Fprintf(f.IO.ErrOut, "error [%s]: %v\n", codeOf(err), err)

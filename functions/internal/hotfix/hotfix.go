@@ -65,7 +65,13 @@ type Result struct {
 	RunID      int64                  `json:"run_id,omitempty"`
 	Statements []Statement            `json:"statements"`
 	Violations []invariants.Violation `json:"violations,omitempty"`
-	Error      string                 `json:"error,omitempty"`
+	Error      *ErrorInfo             `json:"error,omitempty"`
+}
+
+// ErrorInfo is why a run failed, as a Result carries it.
+type ErrorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 // Outcomes.
@@ -138,7 +144,7 @@ func Apply(ctx context.Context, db *pgxpool.Pool, r Run) (Result, error) {
 	case errors.Is(err, errRollback):
 		return res, nil
 	case failure != nil:
-		res.Outcome, res.Error = Failed, failure.Message
+		res.Outcome, res.Error = Failed, &ErrorInfo{Code: failure.Code, Message: failure.Message}
 		if r.DryRun {
 			// A dry run writes nothing, not even the record of its failure.
 			return res, failure
@@ -151,7 +157,7 @@ func Apply(ctx context.Context, db *pgxpool.Pool, r Run) (Result, error) {
 		res.RunID = id
 		return res, failure
 	case err != nil:
-		res.Outcome, res.Error = Failed, err.Error()
+		res.Outcome, res.Error = Failed, &ErrorInfo{Code: "error", Message: err.Error()}
 		return res, err
 	}
 	return res, nil

@@ -78,6 +78,9 @@ func (e *InvalidError) Error() string {
 }
 func (e *InvalidError) ErrorCode() string { return "invalid_images" }
 
+// Details are the problems, for --json.
+func (e *InvalidError) Details() any { return e.Problems }
+
 // Scan reads and checks every image of dir against the database.
 func (u Uploader) Scan(ctx context.Context, dir string, kind Kind) ([]*File, error) {
 	entries, err := os.ReadDir(dir)
