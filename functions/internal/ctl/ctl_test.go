@@ -25,6 +25,7 @@ type world struct {
 	db   *pgxpool.Pool
 	vars map[string]string
 	tp   trace.TracerProvider // the runs' tracer provider; nil: as the OTEL_* variables say
+	tty  bool                 // the runs' stdout is a terminal
 }
 
 func newWorld(t *testing.T) *world {
@@ -47,6 +48,7 @@ type answer struct {
 func (w *world) run(args ...string) answer {
 	w.t.Helper()
 	io, _, out, errOut := ctl.Test()
+	io.TTY = w.tty
 	f := ctl.NewFactory(io)
 	f.Getenv = func(k string) string { return w.vars[k] }
 	f.OSUser = func() string { return "tester" }

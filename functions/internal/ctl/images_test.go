@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -212,4 +213,39 @@ func TestAnUploadThatFailsPartWayChangesNoLiveImage(t *testing.T) {
 			t.Errorf("%s: still the old image after the run that succeeded", id)
 		}
 	}
+}
+
+// The progress bar is for a person at a terminal: with stdout not one (a script, a log),
+// nothing of it is printed anywhere.
+func TestTheProgressBarPrintsNothingWhenStdoutIsNotATerminal(t *testing.T) {
+	w := newWorld(t)
+	w.fakeS3("kk-images")
+	dir := t.TempDir()
+	for i := range 3 {
+		id := lt.Reward(t, w.db, lt.RewardSpec{})
+		write(t, filepath.Join(dir, id+".png"), pngOf(t, color.RGBA{B: uint8(i), A: 255}))
+	}
+	a := w.run("images", "upload", dir, "--kind", "rewards")
+	w.want(a, 0, "3 files: 3 uploaded")
+	if a.errOut != "" {
+		t.Errorf("stdout is not a terminal, yet stderr got %q", a.errOut)
+	}
+	if strings.Contains(a.out, "uploading") || strings.Contains(a.out, "\r") {
+		t.Errorf("the bar is in stdout: %q", a.out)
+	}
+	// The same run at a terminal draws the bar on stderr: the check above can see one.
+	for i, f := range must(os.ReadDir(dir)) {
+		write(t, filepath.Join(dir, f.Name()), pngOf(t, color.RGBA{G: uint8(i + 1), A: 255}))
+	}
+	w.tty = true
+	if a := w.run("images", "upload", dir, "--kind", "rewards"); !strings.Contains(a.errOut, "uploading rewards") {
+		t.Errorf("at a terminal no bar was drawn: %q", a.errOut)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
