@@ -22,8 +22,12 @@ dev: ## local PostgreSQL in .data/postgres (or DATABASE_URL), migrations + seeds
 	@bash scripts/install-deps.sh dev
 	@bash scripts/dev.sh
 
-test: deps vet $(COGNITO_LOCAL) $(AXE_CORE) ## go vet, then every test (starts its own PostgreSQL, cognito-local, Chromium)
-	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+# What tests keep (t.ArtifactDir: the browser tests' screenshots), one folder per test.
+TEST_ARTIFACTS ?= .data/test-artifacts
+
+test: deps vet $(COGNITO_LOCAL) $(AXE_CORE) ## go vet, then every test (starts its own PostgreSQL, cognito-local, Chromium); screenshots in .data/test-artifacts
+	@rm -rf $(TEST_ARTIFACTS) && mkdir -p $(TEST_ARTIFACTS)
+	$(GO) test -timeout $(TEST_TIMEOUT) -artifacts -outputdir $(abspath $(TEST_ARTIFACTS)) ./...
 
 # cognito-local, the Cognito the tests talk to, at the version pinned in its package-lock.json.
 $(COGNITO_LOCAL): tools/cognito-local/package.json tools/cognito-local/package-lock.json
