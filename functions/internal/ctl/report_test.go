@@ -55,3 +55,64 @@ func TestTheLiabilityReportAddsUpTheLotsAndTheLedgerAndDrawsAChart(t *testing.T)
 		}
 	}
 }
+
+// Points spent, expired and reversed land in the month they were posted (programme time
+// zone), each in its own column, and only what is left of the lots is outstanding.
+func TestTheLiabilityReportCountsSpentExpiredAndReversedPointsPerMonth(t *testing.T) {
+	w := newWorld(t)
+	id, _ := lt.Member(t, w.db)
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 120})
+	// Mid-month, k months ago, in the programme's time zone.
+	const monthsAgo = `((date_trunc('month', now() AT TIME ZONE tz.name) - ($1::int || ' months')::interval + interval '14 days') AT TIME ZONE tz.name)`
+	const tz = `(SELECT coalesce((SELECT timezone FROM program_settings WHERE id = 1), 'UTC') AS name) tz`
+	post := func(ago int, kind string, points, after int64, key string, coupon *string) {
+		lt.Exec(t, w.db, `INSERT INTO point_transactions (member_id, kind, points, balance_after, coupon_id, reason, idempotency_key, created_at)
+			SELECT $2::uuid, $3, $4::bigint, $5::bigint, $6::uuid, 'seed', $7, `+monthsAgo+` FROM `+tz,
+			ago, id, kind, points, after, coupon, key)
+	}
+	post(5, "adjust", 500, 500, "earned", nil)
+	var coupon string
+	if err := w.db.QueryRow(t.Context(), `INSERT INTO coupons (code, member_id, reward_id, issued_at, expires_at)
+		VALUES ('ABCDEFGH', $1, $2, now() - interval '70 days', now() + interval '30 days') RETURNING id::text`, id, reward).Scan(&coupon); err != nil {
+		t.Fatal(err)
+	}
+	post(2, "redeem", -120, 380, "spent", &coupon)
+	post(1, "expire", -80, 300, "expired", nil)
+	post(0, "adjust", -30, 270, "reversed", nil)
+	lt.Exec(t, w.db, `INSERT INTO point_lots (member_id, transaction_id, points, remaining, earned_at, expires_at)
+		SELECT member_id, id, 500, 270, created_at, now() + interval '200 days' FROM point_transactions WHERE idempotency_key = 'earned'`)
+	lt.Exec(t, w.db, `UPDATE members SET points_balance = 270 WHERE id = $1`, id)
+	w.want(w.run("check", "invariants"), 0) // the ledger above is a consistent one
+
+	a := w.run("report", "liability", "--json")
+	w.want(a, 0)
+	type month struct {
+		Month                             string
+		Earned, Spent, Expired, Reversed int64
+	}
+	r := decode[struct {
+		Summary struct {
+			Outstanding int64 `json:"outstanding"`
+			E90         int64 `json:"expiring_90d"`
+			Debt        int64 `json:"debt"`
+		}
+		Months []month
+	}](t, a.out)
+	if r.Summary.Outstanding != 270 || r.Summary.E90 != 0 || r.Summary.Debt != 0 {
+		t.Errorf("summary %+v, want 270 outstanding, none expiring or owed", r.Summary)
+	}
+	if len(r.Months) != 12 {
+		t.Fatalf("%d months", len(r.Months))
+	}
+	want := map[int]month{6: {Earned: 500}, 9: {Spent: 120}, 10: {Expired: 80}, 11: {Reversed: 30}}
+	for i, m := range r.Months {
+		exp := want[i]
+		exp.Month = m.Month
+		if m != exp {
+			t.Errorf("month %d (%s): %+v, want %+v", i, m.Month, m, exp)
+		}
+	}
+	text := w.run("report", "liability")
+	w.want(text, 0, "outstanding              270",
+		r.Months[9].Month+"  0       120    0        0", r.Months[10].Month+"  0       0      80       0", r.Months[11].Month+"  0       0      0        30")
+}
