@@ -87,7 +87,7 @@ func TestTheLiabilityReportCountsSpentExpiredAndReversedPointsPerMonth(t *testin
 	a := w.run("report", "liability", "--json")
 	w.want(a, 0)
 	type month struct {
-		Month                             string
+		Month                            string
 		Earned, Spent, Expired, Reversed int64
 	}
 	r := decode[struct {
