@@ -109,12 +109,17 @@ type device struct {
 	name, userAgent string
 	width, height   int64
 	mobile          bool
+	// touchPoints, when set, is navigator.maxTouchPoints: what tells an iPad, whose Safari
+	// asks for the desktop site with a Mac user agent, from a Mac.
+	touchPoints int64
 }
 
 var (
-	iPhone = device{"iphone", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", 390, 844, true}
-	pixel  = device{"android", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36", 412, 915, true}
-	laptop = device{"desktop", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36", 1280, 900, false}
+	iPhone = device{"iphone", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", 390, 844, true, 0}
+	pixel  = device{"android", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36", 412, 915, true, 0}
+	laptop = device{"desktop", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36", 1280, 900, false, 0}
+	iPad   = device{"ipad", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", 820, 1180, true, 5}
+	mac    = device{"mac", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", 1440, 900, false, 0}
 )
 
 var devices = []device{iPhone, pixel, laptop}
@@ -180,6 +185,13 @@ func open(ctx context.Context, base, path string, dev device, lang string) (*tab
 			return err
 		}),
 		viewport(dev),
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			if dev.touchPoints == 0 {
+				return nil
+			}
+			_, err := chromedp.Call(ctx, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: dev.touchPoints})
+			return err
+		}),
 	)
 	if err != nil {
 		return nil, err
@@ -450,7 +462,7 @@ func checkStoreLinks(ctx context.Context, base string, dev device) error {
 	var want []storeLink
 	wantOpen := testConfig.DeepLinkScheme + "://home"
 	switch dev.name {
-	case "iphone":
+	case "iphone", "ipad":
 		ios.Class += " primary"
 		want = []storeLink{ios, android}
 	case "android":
@@ -658,7 +670,7 @@ func TestKeyboardReachesEveryControlInOrder(t *testing.T) {
 
 func TestStoreLinksFollowTheDevice(t *testing.T) {
 	base := serve(t, Site())
-	for _, dev := range devices {
+	for _, dev := range append(slices.Clone(devices), iPad, mac) {
 		t.Run(dev.name, func(t *testing.T) {
 			if err := checkStoreLinks(ctxFor(t), base, dev); err != nil {
 				t.Fatal(err)
@@ -682,6 +694,14 @@ func TestInviteCarriesTheCodeAndInjectsNothing(t *testing.T) {
 		";S.browser_fallback_url=" + url.QueryEscape(testConfig.PlayStoreURL) + ";end"
 	if link != want {
 		t.Fatalf("deep link %q, want %q", link, want)
+	}
+	// On an iPhone, in the app's own scheme.
+	tb, err = open(ctxFor(t), base, "/invite/?code=ABCD2345", iPhone, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if link, _ := tb.eval(`document.getElementById('open-app').getAttribute('href')`); link != testConfig.DeepLinkScheme+"://invite?code=ABCD2345" {
+		t.Fatalf("deep link on an iPhone %q, want %q", link, testConfig.DeepLinkScheme+"://invite?code=ABCD2345")
 	}
 }
 
@@ -707,7 +727,7 @@ func TestAxeFindsNoViolations(t *testing.T) {
 	base := serve(t, Site())
 	for _, lang := range []string{"en", "vi"} {
 		for _, path := range []string{"/", "/invite/?code=ABCD2345", "/invite/?code=bad", "/missing"} {
-			for _, dev := range []device{iPhone, laptop} {
+			for _, dev := range devices {
 				tb, err := open(ctxFor(t), base, path, dev, lang)
 				if err != nil {
 					t.Fatal(err)
