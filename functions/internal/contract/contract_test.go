@@ -2,10 +2,15 @@ package contract_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/contract"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
@@ -68,8 +73,19 @@ var policy = contract.Policy{
 			"referral_bonus_points", "referee_bonus_points", "referral_min_amount", "referral_yearly_limit"}},
 	},
 	// Who referred whom names another member (their id is their Cognito sub): admin only.
-	AdminOnly: []contract.TableColumns{{Table: "members", Columns: []string{"referred_by", "referral_order_id"}}},
+	// Who credited, refunded, adjusted or took a coupon (a crew member's id) is for disputes,
+	// which admin settles.
+	AdminOnly: []contract.TableColumns{
+		{Table: "members", Columns: []string{"referred_by", "referral_order_id"}},
+		{Table: "point_transactions", Columns: []string{"created_by"}},
+		{Table: "coupons", Columns: []string{"used_by"}},
+	},
 }
+
+// boundedCycles are the relationship cycles a role may follow, each for the reason given
+// where it is declared: a crew member's staff rows are their own (staff's filter), so
+// stores.staff -> staff.store leads back to the one store of each of them, not to a fan-out.
+var boundedCycles = []contract.Edge{{Table: "stores", Relationship: "staff"}, {Table: "staff", Relationship: "store"}}
 
 // goScalars are the Go types with their own JSON encoding used in action types.
 var goScalars = contract.GoScalars{
@@ -159,6 +175,36 @@ func TestEverythingTheTableMetadataNamesExistsInTheMigratedDatabase(t *testing.T
 		t.Error("found no literals in the permissions; the rewards window compares with now()")
 	}
 	expectNoProblems(t, contract.CheckLiterals(context.Background(), pool, lits))
+}
+
+func TestNoRoleButAdminCanFollowARelationshipCycle(t *testing.T) {
+	m, cat := loadMetadata(t), readCatalog(t, pgtest.Pool(t))
+	expectNoProblems(t, contract.CheckRelationshipCycles(m, cat, boundedCycles))
+	// The one bounded cycle is there, and found when not declared bounded.
+	unbounded := contract.CheckRelationshipCycles(m, cat, nil)
+	if len(unbounded) != 1 || !strings.Contains(unbounded[0].String(), "role staff") || !strings.Contains(unbounded[0].String(), "staff.store") {
+		t.Fatalf("without the bounded cycles: %v; want staff's stores.staff -> staff.store", unbounded)
+	}
+}
+
+// Listing the schema tells a stranger or a member where to aim; their apps know their
+// operations (the allow list).
+func TestAnonymousAndMembersCannotListTheSchema(t *testing.T) {
+	b, err := fs.ReadFile(project.Metadata(), "graphql_schema_introspection.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		DisabledForRoles []string `json:"disabled_for_roles"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{"anonymous", "member"} {
+		if !slices.Contains(doc.DisabledForRoles, role) {
+			t.Errorf("graphql_schema_introspection.yaml lets %s introspect (disabled for %q)", role, doc.DisabledForRoles)
+		}
+	}
 }
 
 func TestEveryAllowListedOperationIsOneItsRolesMayRun(t *testing.T) {

@@ -223,6 +223,9 @@ func TestMetadataThatBreaksTheContractIsReported(t *testing.T) {
 		db      = func(m *contract.Metadata) []contract.Problem { return contract.CheckDatabase(m, cat) }
 		routing = func(m *contract.Metadata) []contract.Problem { return contract.CheckRoutes(m, routeTable()) }
 		layout  = func(m *contract.Metadata) []contract.Problem { return contract.CheckLayout(project.Metadata(), m) }
+		cycles  = func(m *contract.Metadata) []contract.Problem {
+			return contract.CheckRelationshipCycles(m, cat, boundedCycles)
+		}
 	)
 	const members = "databases/default/tables/public_members.yaml"
 	const campaigns = "databases/default/tables/public_campaigns.yaml"
@@ -338,6 +341,18 @@ func TestMetadataThatBreaksTheContractIsReported(t *testing.T) {
 		{"anonymous cannot read what a referral earns", "databases/default/tables/public_program_settings.yaml",
 			replaceAfter("- role: anonymous", "        - referral_bonus_points\n", ""),
 			perms, []string{"table public.program_settings, select permission of role anonymous", "must read column referral_bonus_points"}},
+		{"the ledger leads back to its member", "databases/default/tables/public_point_transactions.yaml",
+			replaceFirst("object_relationships:\n", "object_relationships:\n  - name: member\n    using:\n      foreign_key_constraint_on: member_id\n"),
+			cycles, []string{"role member", "members.point_transactions -> point_transactions.member"}},
+		{"a coupon leads back to its reward", "databases/default/tables/public_coupons.yaml",
+			replaceFirst("object_relationships:\n", "object_relationships:\n  - name: reward_again\n    using:\n      foreign_key_constraint_on: reward_id\n"),
+			cycles, []string{"coupons.reward_again -> rewards.coupons"}},
+		{"a member reads which crew member credited them", "databases/default/tables/public_point_transactions.yaml",
+			replaceAfter("- role: member", "        - balance_after\n", "        - balance_after\n        - created_by\n"),
+			perms, []string{"table public.point_transactions, select permission of role member", "created_by", "only admin"}},
+		{"a member reads who took their coupon", "databases/default/tables/public_coupons.yaml",
+			replaceAfter("- role: member", "        - used_at\n", "        - used_at\n        - used_by\n"),
+			perms, []string{"table public.coupons, select permission of role member", "used_by", "only admin"}},
 		{"a table file is not included", "databases/default/tables/tables.yaml",
 			replaceFirst("- \"!include public_tiers.yaml\"\n", ""),
 			layout, []string{"databases/default/tables/public_tiers.yaml", "not included"}},
