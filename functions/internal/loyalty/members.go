@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -31,6 +32,11 @@ func (s *Service) RegisterMember(ctx context.Context, c Caller, in RegisterMembe
 	if in.Email != nil && *in.Email != "" {
 		// Stored as parsed: the bare address, never a display name or comments around it.
 		addr, perr := mail.ParseAddress(*in.Email)
+		// A quoted local part may hold white space ("a b"@x); no member's mailbox needs it,
+		// and the database holds every writer to an address without it.
+		if perr == nil && strings.ContainsFunc(addr.Address, unicode.IsSpace) {
+			perr = errors.New("white space in the address")
+		}
 		v.that(perr == nil, "email is not an e-mail address")
 		if perr == nil {
 			in.Email = &addr.Address

@@ -136,6 +136,10 @@ func TestProfileFieldsFollowRegisterMembersRulesWhoeverWritesThem(t *testing.T) 
 		"an escape in the phone":   {"displayName": "Aiko", "phone": "+81\x1b[2J"},
 		"a bell in the e-mail":     {"displayName": "Aiko", "email": "Aiko\a <aiko@example.com>"},
 		"a birthday in the future": {"displayName": "Aiko", "birthday": "2099-01-01"},
+		// RFC 5322 allows a quoted local part with spaces; no mailbox a member has needs one,
+		// and the database refuses white space in an address.
+		"a space in a quoted local part": {"displayName": "Aiko", "email": `"aiko tanaka"@example.com`},
+		"a tab in a quoted local part":   {"displayName": "Aiko", "email": "\"aiko\ttanaka\"@example.com"},
 	} {
 		t.Log(name)
 		w.refuse("registerMember", input, member(hasuratest.NewUUID()), loyalty.CodeInvalidInput)
