@@ -5,7 +5,9 @@
 #   scripts/install-deps.sh dev    PostgreSQL server binaries, the postgres user (as root), curl
 #   scripts/install-deps.sh test   the same, plus Node.js/npm, cognito-local and axe-core (npm ci,
 #                                  pinned by their package-lock.json), Chromium (browser tests),
-#                                  and shellcheck, jq and openssl (the deploy tests)
+#                                  and shellcheck, jq and openssl (the deploy tests); when that
+#                                  node is older than 20.19 (Debian 12's nodejs is 18), Node.js
+#                                  20.20.2 from the npm registry's node package, into /usr/local
 #
 # System packages come from apt, as root or through sudo; it says what it installs and why.
 # Set SKIP_INSTALL_DEPS=1 to check nothing (a machine managed some other way).
@@ -48,6 +50,14 @@ have_chromium() {
 	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null
 }
 
+# cognito-local's dependencies (otplib's @scure/base) are ES modules it loads with require():
+# Node.js 20.19 or later (22.12 on 22). With an older node, the npm registry's node package at
+# this version goes into /usr/local (npm install -g), ahead of /usr/bin on PATH.
+node_version=20.20.2
+node_requires_esm() {
+	[[ $(node -p 'process.features.require_module === true' 2>/dev/null) == true ]]
+}
+
 cognito_local=tools/cognito-local/node_modules/.bin/cognito-local
 axe_core=tools/axe-core/node_modules/axe-core/axe.min.js
 
@@ -63,11 +73,9 @@ if [[ $what == dev ]]; then
 	command -v curl >/dev/null || need curl "make dev checks the functions' /healthz with it"
 fi
 if [[ $what == test ]]; then
-	if { [[ ! -x $cognito_local ]] || [[ ! -f $axe_core ]]; } && ! command -v npm >/dev/null; then
-		need nodejs "Node.js runs cognito-local, the local Cognito of the account tests"
-		need npm "npm installs cognito-local and axe-core at their pinned versions"
-	elif ! command -v node >/dev/null; then
-		need nodejs "Node.js runs cognito-local, the local Cognito of the account tests"
+	command -v node >/dev/null || need nodejs "Node.js runs cognito-local, the local Cognito of the account tests"
+	if { [[ ! -x $cognito_local ]] || [[ ! -f $axe_core ]] || ! node_requires_esm; } && ! command -v npm >/dev/null; then
+		need npm "npm installs cognito-local and axe-core at their pinned versions (and a newer Node.js when apt's is too old)"
 	fi
 	have_chromium || need chromium "headless Chromium for the browser tests of the web site (app/)"
 	command -v shellcheck >/dev/null || need shellcheck "the deploy tests lint every shell script of the repository with it"
@@ -91,6 +99,15 @@ if [[ $EUID -eq 0 ]] && ! id -u postgres >/dev/null 2>&1; then
 fi
 
 if [[ $what == test ]]; then
+	if ! node_requires_esm; then
+		say "installing Node.js $node_version (npm install -g node@$node_version, into /usr/local): cognito-local needs 20.19 or later, node here is $(node --version)"
+		"${sudo[@]}" npm install -g --no-audit --no-fund "node@$node_version"
+		hash -r
+		if ! node_requires_esm; then
+			say "error: node on PATH ($(command -v node), $(node --version)) is still too old for cognito-local: put /usr/local/bin before /usr/bin on PATH"
+			exit 1
+		fi
+	fi
 	# The versions pinned in each package-lock.json, exactly (npm ci).
 	if [[ ! -x $cognito_local ]]; then
 		say "installing cognito-local (npm ci in tools/cognito-local): the Cognito the account tests talk to"
