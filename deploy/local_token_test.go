@@ -34,8 +34,12 @@ func TestALocalTokenIsOneComposesHasuraAccepts(t *testing.T) {
 	if value == nil {
 		t.Fatal("compose gives Hasura no HASURA_GRAPHQL_JWT_SECRET")
 	}
-	var secret struct{ Type, Key, ClaimsFormat string }
-	if err := json.Unmarshal([]byte(strings.ReplaceAll(*value, "claims_format", "claimsformat")), &secret); err != nil {
+	var secret struct {
+		Type         string `json:"type"`
+		Key          string `json:"key"`
+		ClaimsFormat string `json:"claims_format"`
+	}
+	if err := json.Unmarshal([]byte(*value), &secret); err != nil {
 		t.Fatalf("HASURA_GRAPHQL_JWT_SECRET %q: %v", *value, err)
 	}
 	if secret.Type != "HS256" || secret.ClaimsFormat != "stringified_json" || len(secret.Key) < 32 {

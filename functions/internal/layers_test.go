@@ -93,10 +93,11 @@ func violations(imports, allowed []string) []string {
 		if !strings.HasPrefix(imp, module) {
 			continue
 		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(imp, module), "functions/internal/")
-		if rel == "hasura" && strings.HasPrefix(strings.TrimPrefix(imp, module), "hasura") {
+		rel := strings.TrimPrefix(imp, module)
+		if rel == "hasura" {
 			rel = "hasura/migrations" // the repository's hasura/ folder, not the envelope
 		}
+		rel = strings.TrimPrefix(rel, "functions/internal/")
 		if !slices.Contains(allowed, rel) {
 			out = append(out, rel)
 		}
