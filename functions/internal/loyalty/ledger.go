@@ -184,12 +184,20 @@ type entryWrite struct {
 // debit the lots pay for, which of lots (the member's open lots, read under the lock) give
 // how much. A credit needs no lots.
 func planEntry(m *member, e entry, lots []Lot) (entryWrite, error) {
-	w := entryWrite{entry: e, ID: newID(), LotID: newID(), Member: m.ID}
-	var err error
-	if w.After, w.LotDelta, err = moveBalance(m.Balance, e.Points); err != nil || w.LotDelta >= 0 {
+	w, err := planBalance(m, e)
+	if err != nil || w.LotDelta >= 0 {
 		return w, err
 	}
 	w.LotIDs, w.LotTakes, err = lotTakes(lots, -w.LotDelta, e.Reverses)
+	return w, err
+}
+
+// planBalance is planEntry without the lots: all a late debit needs, whose write chooses
+// its lots itself (lateDebitEntryCTEs).
+func planBalance(m *member, e entry) (entryWrite, error) {
+	w := entryWrite{entry: e, ID: newID(), LotID: newID(), Member: m.ID}
+	var err error
+	w.After, w.LotDelta, err = moveBalance(m.Balance, e.Points)
 	return w, err
 }
 
@@ -255,16 +263,22 @@ func creditEntryCTEs(when string) string {
 // COMMIT: the member is locked for that batch instead of across a round trip to Go and back
 // (redeemReward on its first attempt). The write then cannot use the balance and lots Go
 // read, which other transactions may have moved since; it moves them by its points instead,
-// on the rows as they are once locked, and checks that what Go decided on still holds: the
-// balance covers the debit, and each lot Go takes from still has what it takes. A check that
-// fails fails the statement (unless_raced), and the transaction runs again, then with the
-// member locked in its first read (the same write is right then too).
+// on the rows as they are once locked: the balance, when it still covers the debit (else the
+// statement fails with unless_raced, and the transaction runs again, then with the member
+// locked in its first read), and the lots that expire first, chosen in SQL (AllocateFIFO's
+// order). Go reads no lots for it, and a lot emptied by another redemption between Go's read
+// and the write costs no retry: one member's concurrent redemptions drain a lot and go on to
+// the next. The statement reads the lots with a snapshot taken after the member's lock (the
+// lock is the batch's statement before it, or the attempt's read), and every writer of a lot
+// holds its member's lock, so it sees every lot as it is.
 //
 // lateDebitMemberCTE is the balance's move (u), when cond (SQL on members) holds; it is the
 // first CTE of the statement, so the member is locked before anything else the statement
 // locks, as on every path. lateDebitEntryCTEs are the entry (t, with the balance after it
 // from u, when when holds) and the takes from the lots (d); lateDebitChecks the conditions
-// for the statement's final WHERE. Every write of the ledger goes through these or entryCTEs.
+// for the statement's final WHERE: a balance that no longer covers the debit, or a key taken
+// meanwhile, is a race (retried); lots that hold less than the balance are a broken ledger
+// (unless_broken, not retried). Every write of the ledger goes through these or entryCTEs.
 func lateDebitMemberCTE(cond string) string {
 	return `u AS (
 		UPDATE members SET points_balance = points_balance + @points::bigint
@@ -281,15 +295,21 @@ func lateDebitEntryCTEs(when string) string {
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING id, balance_after),
 	d AS (
-		UPDATE point_lots p SET remaining = p.remaining - d.take
-		FROM unnest(@lot_ids::uuid[], @lot_takes::bigint[]) AS d(id, take)
-		WHERE p.id = d.id AND p.remaining >= d.take AND EXISTS (SELECT 1 FROM t)
-		RETURNING 1)`
+		UPDATE point_lots p SET remaining = p.remaining - o.take
+		FROM (
+			SELECT id, least(remaining, -@points::bigint - (sum(remaining) OVER first_expiring - remaining)) AS take
+			FROM point_lots
+			WHERE member_id = @member_id::uuid AND remaining > 0
+			WINDOW first_expiring AS (ORDER BY expires_at, id ROWS UNBOUNDED PRECEDING)) o
+		WHERE p.id = o.id AND o.take > 0 AND EXISTS (SELECT 1 FROM t)
+		RETURNING o.take)`
 }
 
+// lateDebitChecks: the balance after a late debit is never negative (u), so the lots, which
+// hold max(balance, 0), give all of its points.
 const lateDebitChecks = `unless_raced(EXISTS (SELECT 1 FROM u), 'the balance')
 	AND unless_raced(EXISTS (SELECT 1 FROM t), 'the entry key')
-	AND unless_raced((SELECT count(*) FROM d) = coalesce(cardinality(@lot_ids::uuid[]), 0), 'the lots')`
+	AND unless_broken(coalesce((SELECT sum(take) FROM d), 0) = -@points::bigint, 'the open lots hold less than the balance')`
 
 // moveBalance is what an entry of points does to a balance: the balance after it, and by how
 // much the open lots change. Lots hold max(balance, 0): a debt is paid before a new lot gets

@@ -67,11 +67,7 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 		}
 		res := RedeemRewardOutput{CouponID: newID(), CouponCode: NewCouponCode(), ExpiresAt: now.AddDate(0, 0, r.ValidDays),
 			PointsSpent: r.Cost}
-		e, err := planEntry(m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &res.CouponID, Key: key, At: now, By: c.actor()},
-			f.Lots)
-		if late && err != nil {
-			return database.ErrRaced // unlocked reads of the balance and the lots that disagree: moved in between
-		}
+		e, err := planBalance(m, entry{Kind: KindRedeem, Points: -r.Cost, CouponID: &res.CouponID, Key: key, At: now, By: c.actor()})
 		if err != nil {
 			return err
 		}
@@ -118,9 +114,8 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 }
 
 // redemption is what redeemReward reads, in one round trip (after the member's lock, when
-// lock is set): an
-// earlier redemption under the same key, the reward, the member's live coupons of it and
-// their open lots.
+// lock is set): an earlier redemption under the same key, the reward, and the member's live
+// coupons of it. Not the member's lots: the write chooses them (lateDebitEntryCTEs).
 type redemption struct {
 	Member      member
 	HasMember   bool
@@ -138,7 +133,6 @@ type redemption struct {
 	}
 	HasReward   bool
 	LiveCoupons int
-	Lots        []Lot
 }
 
 func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key string, now time.Time, lock bool) (redemption, error) {
@@ -174,11 +168,6 @@ func readRedemption(ctx context.Context, tx pgx.Tx, memberID, rewardID, key stri
 		return err
 	})
 	b.Queue(countLiveCouponsSQL, memberID, rewardID, now).QueryRow(func(row pgx.Row) error { return row.Scan(&f.LiveCoupons) })
-	b.Queue(openLotsSQL, memberID).Query(func(rows pgx.Rows) error {
-		var err error
-		f.Lots, err = pgx.CollectRows(rows, scanLot)
-		return err
-	})
 	return f, tx.SendBatch(ctx, b).Close()
 }
 
@@ -200,14 +189,14 @@ var (
 
 // redeemSQL issues a coupon, for a member locked before it in the same transaction (by the
 // attempt's read, or on a first attempt by the statement before it in the same batch):
-// the balance and the lots move by the reward's cost as they are now (lateDebitMemberCTE),
-// so the write is right whether Go read them under the lock or not; one from stock when the
-// reward has a stock (the conditional update is the stock guard: it waits for concurrent
-// redeemers and re-reads stock, so a reward never issues more than it had); the coupon; the
-// redeem entry. Whatever Go decided on that no longer holds (the balance, a lot, the tier,
-// the stock, a coupon code drawn twice, the key taken meanwhile) fails the statement with
-// unless_raced, and the attempt that runs next reads under the lock and answers. It answers
-// the balance after the redemption.
+// the balance and the lots move by the reward's cost as they are now (lateDebitMemberCTE,
+// lateDebitEntryCTEs), so the write is right whether Go read them under the lock or not; one
+// from stock when the reward has a stock (the conditional update is the stock guard: it
+// waits for concurrent redeemers and re-reads stock, so a reward never issues more than it
+// had); the coupon; the redeem entry. Whatever Go decided on that no longer holds (the
+// balance, the tier, the stock, a coupon code drawn twice, the key taken meanwhile) fails
+// the statement with unless_raced, and the attempt that runs next reads under the lock and
+// answers. It answers the balance after the redemption.
 var redeemSQL = newBuiltSQL(func(stocked bool) string {
 	stock := `SELECT @reward_id::uuid AS id`
 	if stocked {

@@ -1,0 +1,137 @@
+package loyalty_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
+	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
+)
+
+// betweenReadAndWrite is a pgx tracer that calls hook once, right after the first batch that
+// reads a reward (a redemption's read) has been read, before the redemption writes; reads
+// counts those batches, so a redemption that ran twice shows.
+type betweenReadAndWrite struct {
+	once  sync.Once
+	hook  func()
+	reads atomic.Int64
+}
+
+type readsReward struct{}
+
+func (b *betweenReadAndWrite) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return context.WithValue(ctx, readsReward{}, new(bool))
+}
+
+func (b *betweenReadAndWrite) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	if strings.Contains(d.SQL, "FROM rewards WHERE id") {
+		*ctx.Value(readsReward{}).(*bool) = true
+	}
+}
+
+func (b *betweenReadAndWrite) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+	if *ctx.Value(readsReward{}).(*bool) {
+		b.reads.Add(1)
+		b.once.Do(b.hook)
+	}
+}
+
+func (b *betweenReadAndWrite) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (b *betweenReadAndWrite) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// A redemption reads the member's balance without their lock and locks them only in its
+// write. When another redemption empties the lot that expires first in between, the write
+// takes from the next lot, as the lots are under the lock: it does not fail and run again
+// (before, it took what Go had planned from the emptied lot, failed, paused and retried with
+// the member locked across a round trip: a burst of retries each time a hot member's lot ran
+// dry).
+func TestARedemptionWhoseFirstLotEmptiesBeforeItsWriteTakesFromTheNextWithoutARetry(t *testing.T) {
+	url := pgtest.URL(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clock := loyalty.WithClock(func() time.Time { return now })
+	open := func(tracer pgx.QueryTracer) *pgxpool.Pool {
+		cfg, err := database.Config(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ConnConfig.Tracer = tracer
+		db, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		return db
+	}
+	db := open(nil)
+	other := loyalty.New(db, clock) // another pod, with its own queue of writers
+	id, _ := lt.Member(t, db)
+	lt.Give(t, other, id, 10) // the lot that expires first
+	now = now.Add(time.Hour)
+	lt.Give(t, other, id, 1000)
+	small := lt.Reward(t, db, lt.RewardSpec{Cost: 5})
+	draining := lt.Reward(t, db, lt.RewardSpec{Cost: 10})
+
+	tracer := &betweenReadAndWrite{}
+	tracer.hook = func() {
+		_, err := other.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: draining, IdempotencyKey: "drain"})
+		if err != nil {
+			t.Errorf("the redemption in between: %v", err)
+		}
+	}
+	svc := loyalty.New(open(tracer), clock)
+	out, err := svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: small, IdempotencyKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tracer.reads.Load(); n != 1 {
+		t.Errorf("the redemption read %d times; want once (no retry)", n)
+	}
+	if out.PointsBalance != 995 || lt.Balance(t, db, id) != 995 {
+		t.Errorf("balance answered %d, stored %d; want 995", out.PointsBalance, lt.Balance(t, db, id))
+	}
+	if got := lt.Count(t, db, `SELECT count(*) FROM point_lots WHERE member_id = $1 AND remaining = points - 5 AND points = 1000`, id); got != 1 {
+		t.Errorf("the later lot did not give the 5 points")
+	}
+	if got := lt.Count(t, db, `SELECT count(*) FROM point_lots WHERE member_id = $1 AND remaining = 0 AND points = 10`, id); got != 1 {
+		t.Errorf("the first lot is not empty")
+	}
+	lt.CheckInvariants(t, db)
+}
+
+// Lots that hold less than the balance are a broken ledger, not a race: the redemption fails
+// at once (no retries, not a refusal, not a fault a retry cures) and writes nothing.
+func TestARedemptionFromLotsThatHoldLessThanTheBalanceFailsWithoutRetriesAndWritesNothing(t *testing.T) {
+	w := newWorld(t)
+	id, _ := lt.Member(t, w.db)
+	lt.Give(t, w.svc, id, 100)
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 10})
+	lt.Exec(t, w.db, `UPDATE point_lots SET remaining = 5 WHERE member_id = $1`, id) // broken by hand
+	_, err := w.svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "k"})
+	var le *loyalty.Error
+	if err == nil || errors.As(err, &le) || database.IsTransient(err) || !strings.Contains(err.Error(), "ledger invariant broken") {
+		t.Fatalf("err = %v; want the broken ledger, neither a refusal nor a transient fault", err)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM coupons WHERE member_id = $1`, id); n != 0 {
+		t.Errorf("%d coupons written", n)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_transactions WHERE member_id = $1 AND kind = 'redeem'`, id); n != 0 {
+		t.Errorf("%d redeem entries written", n)
+	}
+	if b := lt.Balance(t, w.db, id); b != 100 {
+		t.Errorf("balance %d; want 100", b)
+	}
+	lt.Exec(t, w.db, `UPDATE point_lots SET remaining = 100 WHERE member_id = $1`, id) // for the invariants at the end
+}

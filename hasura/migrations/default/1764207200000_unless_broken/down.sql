@@ -1,0 +1,1 @@
+DROP FUNCTION public.unless_broken(boolean, text);
