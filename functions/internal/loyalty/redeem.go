@@ -28,6 +28,11 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 	var out RedeemRewardOutput
 	issued := false // this call issued the coupon (not a repeat of an earlier one)
 	attempts := 0
+	admitted, err := s.redeemers.Wait(ctx, memberID) // a few of a member's redemptions at a time
+	if err != nil {
+		return RedeemRewardOutput{}, err
+	}
+	defer admitted()
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		issued = false
 		attempts++

@@ -3,6 +3,7 @@ package loyalty_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,4 +135,83 @@ func TestARedemptionFromLotsThatHoldLessThanTheBalanceFailsWithoutRetriesAndWrit
 		t.Errorf("balance %d; want 100", b)
 	}
 	lt.Exec(t, w.db, `UPDATE point_lots SET remaining = 100 WHERE member_id = $1`, id) // for the invariants at the end
+}
+
+// inFlight is a pgx tracer that counts the redemptions with an open transaction: from the
+// batch that reads the reward to the end of the batch that writes the coupon (with the
+// COMMIT), and keeps the most at once.
+type inFlight struct {
+	mu        sync.Mutex
+	now, most int
+}
+
+type writesCoupon struct{}
+
+func (f *inFlight) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	for _, q := range d.Batch.QueuedQueries {
+		switch {
+		case strings.Contains(q.SQL, "FROM rewards WHERE id"):
+			f.mu.Lock()
+			f.now++
+			f.most = max(f.most, f.now)
+			f.mu.Unlock()
+			return ctx
+		case strings.Contains(q.SQL, "INSERT INTO coupons"):
+			return context.WithValue(ctx, writesCoupon{}, true)
+		}
+	}
+	return ctx
+}
+
+func (f *inFlight) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (f *inFlight) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+	if ctx.Value(writesCoupon{}) != nil {
+		f.mu.Lock()
+		f.now--
+		f.mu.Unlock()
+	}
+}
+
+func (f *inFlight) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (f *inFlight) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// One process lets three of a member's redemptions run at a time (one holding the member's
+// lock, one waiting for it, one reading ahead); the others wait their turn in Go, and all
+// of them are served. (Other members' redemptions have turns of their own: turns.Queues
+// keeps one queue per key.)
+func TestAProcessRunsAtMostThreeOfAMembersRedemptionsAtATime(t *testing.T) {
+	cfg, err := database.Config(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracer := &inFlight{}
+	cfg.ConnConfig.Tracer = tracer
+	cfg.MaxConns = 40
+	db, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	svc := loyalty.New(db)
+	id, _ := lt.Member(t, db)
+	lt.Give(t, svc, id, 1000)
+	reward := lt.Reward(t, db, lt.RewardSpec{Cost: 1})
+	ok, codes := parallel(t, 30, func(i int) error {
+		_, err := svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: fmt.Sprint("k", i)})
+		return err
+	})
+	if ok != 30 {
+		t.Fatalf("%d redeemed, refusals %v; want all 30", ok, codes)
+	}
+	if b := lt.Balance(t, db, id); b != 970 {
+		t.Errorf("balance %d; want 970", b)
+	}
+	if tracer.most > 3 {
+		t.Errorf("%d of the member's redemptions were in a transaction at once; want at most 3", tracer.most)
+	}
+	lt.CheckInvariants(t, db)
 }
