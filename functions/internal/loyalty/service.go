@@ -29,8 +29,8 @@ type Service struct {
 	// order they came: one holding the member's row lock, one waiting for it (writers),
 	// one reading ahead. The row lock lets one through at a time anyway; more in flight only
 	// read what the lock will make stale, and take the two cores from the one holding the
-	// lock (one hot member from 64 callers: about 1.4 times the redemptions a second and
-	// two thirds of the p99 of letting all 64 read at once, docs/benchmarks.md).
+	// lock (one hot member from 64 callers: about 1.4 times the redemptions a second of
+	// letting all 64 read at once, docs/benchmarks.md).
 	redeemers turns.Queues
 }
 
