@@ -32,12 +32,12 @@ func TestSIGTERMToMakeDevLeavesNoPostgreSQLRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	pgDir := filepath.Join(base, "postgres")
-	port, pgPort := freePort(t), freePort(t)
+	port, pgPort, metricsPort := freePort(t), freePort(t), freePort(t) // free ports: a make dev of one's own may be running
 
 	var log bytes.Buffer
 	cmd := exec.Command("make", "-s", "dev")
 	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "PORT="+port, "DEV_PG_PORT="+pgPort, "DEV_PG_DIR="+pgDir, "DATABASE_URL=")
+	cmd.Env = append(os.Environ(), "PORT="+port, "METRICS_PORT="+metricsPort, "DEV_PG_PORT="+pgPort, "DEV_PG_DIR="+pgDir, "DATABASE_URL=")
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group: the signal goes to make only
 	if err := cmd.Start(); err != nil {
