@@ -215,3 +215,43 @@ func TestAProcessRunsAtMostThreeOfAMembersRedemptionsAtATime(t *testing.T) {
 	}
 	lt.CheckInvariants(t, db)
 }
+
+// A coupon code that is taken already (drawn twice) inserts no coupon; the redemption then
+// spends nothing on that attempt and runs again with a new code.
+func TestARedemptionWhoseCouponCodeIsTakenRunsAgainWithANewCode(t *testing.T) {
+	w := newWorld(t)
+	id, _ := lt.Member(t, w.db)
+	lt.Give(t, w.svc, id, 100)
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 10})
+	first, err := w.svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next coupon's code comes out as the first one's, once (a sequence: not rolled back
+	// with the attempt).
+	lt.Exec(t, w.db, `CREATE SEQUENCE test_draws`)
+	lt.Exec(t, w.db, `CREATE FUNCTION test_draw_twice() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('test_draws') = 1 THEN
+				NEW.code := '`+first.CouponCode+`';
+			END IF;
+			RETURN NEW;
+		END $$`)
+	lt.Exec(t, w.db, `CREATE TRIGGER test_draw_twice BEFORE INSERT ON coupons FOR EACH ROW EXECUTE FUNCTION test_draw_twice()`)
+	second, err := w.svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := lt.Count(t, w.db, `SELECT last_value FROM test_draws`); n != 2 {
+		t.Errorf("%d coupon inserts; want 2 (the taken code, then a new one)", n)
+	}
+	if second.CouponCode == first.CouponCode || second.PointsBalance != 80 {
+		t.Fatalf("second redemption %+v after %+v; want another code and a balance of 80", second, first)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM coupons WHERE member_id = $1 AND status = 'issued'`, id); n != 2 {
+		t.Errorf("%d coupons; want 2", n)
+	}
+	if b := lt.Balance(t, w.db, id); b != 80 {
+		t.Errorf("balance %d; want 80", b)
+	}
+}
