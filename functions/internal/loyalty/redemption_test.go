@@ -19,6 +19,24 @@ import (
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
 )
 
+// tracedPool opens a pool on url as the binary's (database.Config), with room for 40 callers,
+// tracing its statements with tracer (nil: none).
+func tracedPool(t *testing.T, url string, tracer pgx.QueryTracer) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := database.Config(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = tracer
+	cfg.MaxConns = 40
+	db, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
 // betweenReadAndWrite is a pgx tracer that calls hook once, right after the first batch that
 // reads a reward (a redemption's read) has been read, before the redemption writes; reads
 // counts those batches, so a redemption that ran twice shows.
@@ -63,20 +81,7 @@ func TestARedemptionWhoseFirstLotEmptiesBeforeItsWriteTakesFromTheNextWithoutARe
 	url := pgtest.URL(t)
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	clock := loyalty.WithClock(func() time.Time { return now })
-	open := func(tracer pgx.QueryTracer) *pgxpool.Pool {
-		cfg, err := database.Config(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.ConnConfig.Tracer = tracer
-		db, err := pgxpool.NewWithConfig(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		return db
-	}
-	db := open(nil)
+	db := tracedPool(t, url, nil)
 	other := loyalty.New(db, clock) // another pod, with its own queue of writers
 	id, _ := lt.Member(t, db)
 	lt.Give(t, other, id, 10) // the lot that expires first
@@ -92,7 +97,7 @@ func TestARedemptionWhoseFirstLotEmptiesBeforeItsWriteTakesFromTheNextWithoutARe
 			t.Errorf("the redemption in between: %v", err)
 		}
 	}
-	svc := loyalty.New(open(tracer), clock)
+	svc := loyalty.New(tracedPool(t, url, tracer), clock)
 	out, err := svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: small, IdempotencyKey: "k"})
 	if err != nil {
 		t.Fatal(err)
@@ -184,18 +189,8 @@ func (f *inFlight) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDa
 // of them are served. (Other members' redemptions have turns of their own: turns.Queues
 // keeps one queue per key.)
 func TestAProcessRunsAtMostThreeOfAMembersRedemptionsAtATime(t *testing.T) {
-	cfg, err := database.Config(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tracer := &inFlight{}
-	cfg.ConnConfig.Tracer = tracer
-	cfg.MaxConns = 40
-	db, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db := tracedPool(t, pgtest.URL(t), tracer)
 	svc := loyalty.New(db)
 	id, _ := lt.Member(t, db)
 	lt.Give(t, svc, id, 1000)
