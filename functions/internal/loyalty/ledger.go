@@ -297,7 +297,7 @@ func lateDebitEntryCTEs(when string) string {
 	d AS (
 		UPDATE point_lots p SET remaining = p.remaining - o.take
 		FROM (
-			SELECT id, least(remaining, -@points::bigint - (sum(remaining) OVER first_expiring - remaining)) AS take
+			SELECT id, least(remaining, -@points::bigint - ((sum(remaining) OVER first_expiring)::bigint - remaining)) AS take
 			FROM point_lots
 			WHERE member_id = @member_id::uuid AND remaining > 0
 			WINDOW first_expiring AS (ORDER BY expires_at, id ROWS UNBOUNDED PRECEDING)) o
