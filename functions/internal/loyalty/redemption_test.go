@@ -11,31 +11,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
 	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
 )
-
-// tracedPool opens a pool on url as the binary's (database.Config), with room for 40 callers,
-// tracing its statements with tracer (nil: none).
-func tracedPool(t *testing.T, url string, tracer pgx.QueryTracer) *pgxpool.Pool {
-	t.Helper()
-	cfg, err := database.Config(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.Tracer = tracer
-	cfg.MaxConns = 40
-	db, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return db
-}
 
 // betweenReadAndWrite is a pgx tracer that calls hook once, right after the first batch that
 // reads a reward (a redemption's read) has been read, before the redemption writes; reads
@@ -81,7 +62,7 @@ func TestARedemptionWhoseFirstLotEmptiesBeforeItsWriteTakesFromTheNextWithoutARe
 	url := pgtest.URL(t)
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	clock := loyalty.WithClock(func() time.Time { return now })
-	db := tracedPool(t, url, nil)
+	db := pgtest.TracedPool(t, url, nil)
 	other := loyalty.New(db, clock) // another pod, with its own queue of writers
 	id, _ := lt.Member(t, db)
 	lt.Give(t, other, id, 10) // the lot that expires first
@@ -97,7 +78,7 @@ func TestARedemptionWhoseFirstLotEmptiesBeforeItsWriteTakesFromTheNextWithoutARe
 			t.Errorf("the redemption in between: %v", err)
 		}
 	}
-	svc := loyalty.New(tracedPool(t, url, tracer), clock)
+	svc := loyalty.New(pgtest.TracedPool(t, url, tracer), clock)
 	out, err := svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: small, IdempotencyKey: "k"})
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +171,7 @@ func (f *inFlight) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDa
 // keeps one queue per key.)
 func TestAProcessRunsAtMostThreeOfAMembersRedemptionsAtATime(t *testing.T) {
 	tracer := &inFlight{}
-	db := tracedPool(t, pgtest.URL(t), tracer)
+	db := pgtest.TracedPool(t, pgtest.URL(t), tracer)
 	svc := loyalty.New(db)
 	id, _ := lt.Member(t, db)
 	lt.Give(t, svc, id, 1000)

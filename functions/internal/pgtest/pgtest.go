@@ -114,10 +114,18 @@ func EmptyURL(t testing.TB) string {
 // closed and the database dropped when the test ends.
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := database.Config(URL(t))
+	return TracedPool(t, URL(t), nil)
+}
+
+// TracedPool is Pool on the database at url (from URL), its statements traced by tracer (nil:
+// none): for tests that count or step between what a pool sends.
+func TracedPool(t testing.TB, url string, tracer pgx.QueryTracer) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := database.Config(url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.ConnConfig.Tracer = tracer
 	cfg.MaxConns = 40
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
