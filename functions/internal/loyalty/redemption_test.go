@@ -101,26 +101,55 @@ func TestARedemptionWhoseFirstLotEmptiesBeforeItsWriteTakesFromTheNextWithoutARe
 // Lots that hold less than the balance are a broken ledger, not a race: the redemption fails
 // at once (no retries, not a refusal, not a fault a retry cures) and writes nothing.
 func TestARedemptionFromLotsThatHoldLessThanTheBalanceFailsWithoutRetriesAndWritesNothing(t *testing.T) {
-	w := newWorld(t)
-	id, _ := lt.Member(t, w.db)
-	lt.Give(t, w.svc, id, 100)
-	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 10})
-	lt.Exec(t, w.db, `UPDATE point_lots SET remaining = 5 WHERE member_id = $1`, id) // broken by hand
-	_, err := w.svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "k"})
+	url := pgtest.URL(t)
+	db := pgtest.TracedPool(t, url, nil)
+	reads := &betweenReadAndWrite{hook: func() {}}
+	svc := loyalty.New(pgtest.TracedPool(t, url, reads))
+	id, _ := lt.Member(t, db)
+	lt.Give(t, svc, id, 100)
+	reward := lt.Reward(t, db, lt.RewardSpec{Cost: 10})
+	lt.Exec(t, db, `UPDATE point_lots SET remaining = 5 WHERE member_id = $1`, id) // broken by hand
+	_, err := svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "k"})
 	var le *loyalty.Error
 	if err == nil || errors.As(err, &le) || database.IsTransient(err) || !strings.Contains(err.Error(), "ledger invariant broken") {
 		t.Fatalf("err = %v; want the broken ledger, neither a refusal nor a transient fault", err)
 	}
-	if n := lt.Count(t, w.db, `SELECT count(*) FROM coupons WHERE member_id = $1`, id); n != 0 {
+	if n := reads.reads.Load(); n != 1 {
+		t.Errorf("the redemption ran %d times; want once", n)
+	}
+	if n := lt.Count(t, db, `SELECT count(*) FROM coupons WHERE member_id = $1`, id); n != 0 {
 		t.Errorf("%d coupons written", n)
 	}
-	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_transactions WHERE member_id = $1 AND kind = 'redeem'`, id); n != 0 {
+	if n := lt.Count(t, db, `SELECT count(*) FROM point_transactions WHERE member_id = $1 AND kind = 'redeem'`, id); n != 0 {
 		t.Errorf("%d redeem entries written", n)
 	}
-	if b := lt.Balance(t, w.db, id); b != 100 {
+	if b := lt.Balance(t, db, id); b != 100 {
 		t.Errorf("balance %d; want 100", b)
 	}
-	lt.Exec(t, w.db, `UPDATE point_lots SET remaining = 100 WHERE member_id = $1`, id) // for the invariants at the end
+}
+
+// The coupon being issued is already in the table when the write counts a limited reward's
+// coupons again under the lock: the recount leaves it out, so a redemption within the limit
+// runs once (counting it, every redemption that reaches the limit, a reward of one per member
+// at the first coupon, failed its first attempt and ran again with the member locked).
+func TestARedemptionOfALimitedRewardRunsOnce(t *testing.T) {
+	url := pgtest.URL(t)
+	db := pgtest.TracedPool(t, url, nil)
+	reads := &betweenReadAndWrite{hook: func() {}}
+	svc := loyalty.New(pgtest.TracedPool(t, url, reads))
+	id, _ := lt.Member(t, db)
+	lt.Give(t, svc, id, 100)
+	one := 1
+	reward := lt.Reward(t, db, lt.RewardSpec{Cost: 10, PerMemberLimit: &one})
+	if _, err := svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := reads.reads.Load(); n != 1 {
+		t.Errorf("the redemption ran %d times; want once", n)
+	}
+	_, err := svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "k2"})
+	wantCode(t, err, loyalty.CodeLimitReached)
+	lt.CheckInvariants(t, db)
 }
 
 // inFlight is a pgx tracer that counts the redemptions with an open transaction: from the
