@@ -15,9 +15,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasura"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasuratest"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
@@ -28,17 +26,8 @@ import (
 )
 
 func TestRoundTripsPerActionStayWithinTheirBudget(t *testing.T) {
-	cfg, err := database.Config(pgtest.URL(t)) // the binary's pool, with a counting tracer
-	if err != nil {
-		t.Fatal(err)
-	}
 	counter := &pgtest.RoundTrips{}
-	cfg.ConnConfig.Tracer = counter
-	db, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db := pgtest.TracedPool(t, pgtest.URL(t), counter) // the binary's pool settings, with a counting tracer
 	svc := loyalty.New(db)
 	h := routes.Mux(routes.Table(&hasura.Envelope{Secret: hasuratest.Secret, Logger: quiet}, svc), server.Health(db, nil))
 	store := lt.Store(t, db)
