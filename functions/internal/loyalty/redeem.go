@@ -28,7 +28,8 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 	var out RedeemRewardOutput
 	issued := false // this call issued the coupon (not a repeat of an earlier one)
 	attempts := 0
-	admitted, err := s.redeemers.Wait(ctx, memberID) // a few of a member's redemptions at a time
+	// A few of a member's redemptions at a time, in the order they came (s.redeemers).
+	admitted, err := s.redeemers.Wait(ctx, memberID)
 	if err != nil {
 		return RedeemRewardOutput{}, err
 	}
@@ -91,21 +92,6 @@ func (s *Service) RedeemReward(ctx context.Context, c Caller, in RedeemRewardInp
 			}
 		}
 		w.Queue(redeemSQL.text(r.Stock != nil), args).QueryRow(func(row pgx.Row) error { return row.Scan(&res.PointsBalance) })
-		if late {
-			// This process's writes for one member go in the order they came, two at a
-			// time (s.writers): one holds the row lock and the next waits for it in
-			// PostgreSQL, whose queue for a row lock lets a late comer overtake callers who
-			// have waited for long (one hot member from 64 callers: p99 of 120-150 ms
-			// against 52-57 ms in turns, at the same rate), but cannot with one waiter; the
-			// second in PostgreSQL takes the lock at the first's COMMIT, not a round trip
-			// to Go later (docs/benchmarks.md). The row lock in the write still guards the
-			// data, across processes too.
-			done, err := s.writers.Wait(ctx, memberID)
-			if err != nil {
-				return err
-			}
-			defer done()
-		}
 		if err := database.CommitWith(ctx, tx, w); err != nil {
 			return err
 		}

@@ -63,7 +63,7 @@ func TestARedemptionWhoseFirstLotEmptiesBeforeItsWriteTakesFromTheNextWithoutARe
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	clock := loyalty.WithClock(func() time.Time { return now })
 	db := pgtest.TracedPool(t, url, nil)
-	other := loyalty.New(db, clock) // another pod, with its own queue of writers
+	other := loyalty.New(db, clock) // another pod, with its own queue of redemptions
 	id, _ := lt.Member(t, db)
 	lt.Give(t, other, id, 10) // the lot that expires first
 	now = now.Add(time.Hour)
