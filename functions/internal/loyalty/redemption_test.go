@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/database"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty"
@@ -98,15 +99,23 @@ func TestARedemptionWhoseFirstLotEmptiesBeforeItsWriteTakesFromTheNextWithoutARe
 	lt.CheckInvariants(t, db)
 }
 
+// memberWithCountedRedemptions is a fresh database (db, untraced), a member holding points, and
+// a service whose redemptions' reads are counted (reads).
+func memberWithCountedRedemptions(t *testing.T, points int64) (db *pgxpool.Pool, svc *loyalty.Service, reads *betweenReadAndWrite, id string) {
+	t.Helper()
+	url := pgtest.URL(t)
+	db = pgtest.TracedPool(t, url, nil)
+	reads = &betweenReadAndWrite{hook: func() {}}
+	svc = loyalty.New(pgtest.TracedPool(t, url, reads))
+	id, _ = lt.Member(t, db)
+	lt.Give(t, svc, id, points)
+	return db, svc, reads, id
+}
+
 // Lots that hold less than the balance are a broken ledger, not a race: the redemption fails
 // at once (no retries, not a refusal, not a fault a retry cures) and writes nothing.
 func TestARedemptionFromLotsThatHoldLessThanTheBalanceFailsWithoutRetriesAndWritesNothing(t *testing.T) {
-	url := pgtest.URL(t)
-	db := pgtest.TracedPool(t, url, nil)
-	reads := &betweenReadAndWrite{hook: func() {}}
-	svc := loyalty.New(pgtest.TracedPool(t, url, reads))
-	id, _ := lt.Member(t, db)
-	lt.Give(t, svc, id, 100)
+	db, svc, reads, id := memberWithCountedRedemptions(t, 100)
 	reward := lt.Reward(t, db, lt.RewardSpec{Cost: 10})
 	lt.Exec(t, db, `UPDATE point_lots SET remaining = 5 WHERE member_id = $1`, id) // broken by hand
 	_, err := svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "k"})
@@ -133,12 +142,7 @@ func TestARedemptionFromLotsThatHoldLessThanTheBalanceFailsWithoutRetriesAndWrit
 // runs once (counting it, every redemption that reaches the limit, a reward of one per member
 // at the first coupon, failed its first attempt and ran again with the member locked).
 func TestARedemptionOfALimitedRewardRunsOnce(t *testing.T) {
-	url := pgtest.URL(t)
-	db := pgtest.TracedPool(t, url, nil)
-	reads := &betweenReadAndWrite{hook: func() {}}
-	svc := loyalty.New(pgtest.TracedPool(t, url, reads))
-	id, _ := lt.Member(t, db)
-	lt.Give(t, svc, id, 100)
+	db, svc, reads, id := memberWithCountedRedemptions(t, 100)
 	one := 1
 	reward := lt.Reward(t, db, lt.RewardSpec{Cost: 10, PerMemberLimit: &one})
 	if _, err := svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: "k"}); err != nil {
