@@ -74,10 +74,14 @@ bench-pool: ## earn at 32 callers for pgx pool sizes and statement cache modes (
 # default) in SQL, then times earn, redeem, the member's history and the nightly crons against
 # a small database (docs/scaling.md). Takes a while and several GB under /tmp. PostgreSQL gets
 # the shared_buffers RDS gives the instance docs/scaling.md sizes for (a quarter of 16 GB).
+# SCALE_KEEP=<dir> keeps PostgreSQL's cluster and the large database in dir: the first run
+# seeds it, later runs measure it again without seeding (and leave out the crons).
 SCALE_MEMBERS ?= 1000000
 SCALE_SHARED_BUFFERS ?= 4GB
+SCALE_KEEP ?=
 bench-scale: ## cost at a large chain's size vs a small one (docs/scaling.md); slow
-	SCALE_MEMBERS=$(SCALE_MEMBERS) PGTEST_SERVER_SETTINGS="shared_buffers=$(SCALE_SHARED_BUFFERS)" nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 3h -v ./functions/internal/routes/
+	SCALE_MEMBERS=$(SCALE_MEMBERS) PGTEST_SERVER_SETTINGS="shared_buffers=$(SCALE_SHARED_BUFFERS)" \
+	$(if $(SCALE_KEEP),SCALE_KEEP=1 PGTEST_DATA_DIR=$(abspath $(SCALE_KEEP))) nice -n 10 $(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 3h -v ./functions/internal/routes/
 
 bench-all: ## every benchmark of every package (BENCHTIME=1s by default), e.g. the binary's startup time
 	@test -n "$(BENCH_PKGS)" || { echo "no benchmarks found"; exit 1; }

@@ -1,7 +1,8 @@
 // Package pgtest gives tests a real PostgreSQL: one throwaway cluster per test binary (or the
 // server at TEST_DATABASE_URL), a template database migrated and seeded once, and a fresh
 // database copied from it for every test. PGTEST_SERVER_SETTINGS adds settings to the
-// cluster's (for example "shared_buffers=4GB").
+// cluster's (for example "shared_buffers=4GB"). PGTEST_DATA_DIR keeps the cluster in that
+// directory across runs instead of a temporary one, for databases a benchmark keeps (Kept).
 //
 // Use it from TestMain:
 //
@@ -34,6 +35,7 @@ import (
 // server is the PostgreSQL every test of this binary uses.
 var server struct {
 	adminURL string // a connection string to the maintenance database
+	lasting  bool   // the server outlives this process (TEST_DATABASE_URL or PGTEST_DATA_DIR)
 	template string // name of the migrated and seeded template database
 	prefix   string // database names of this process start with it
 	counter  atomic.Int64
@@ -56,13 +58,13 @@ func start() (stop func(), err error) {
 	server.template = server.prefix + "_template"
 	stopCluster := func() {}
 	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		server.adminURL = u
+		server.adminURL, server.lasting = u, true
 	} else {
 		c, err := startCluster()
 		if err != nil {
 			return nil, err
 		}
-		server.adminURL = c.url
+		server.adminURL, server.lasting = c.url, c.kept
 		stopCluster = c.stop
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -135,6 +137,33 @@ func TracedPool(t testing.TB, url string, tracer pgx.QueryTracer) *pgxpool.Pool 
 	return pool
 }
 
+// Kept returns the connection string of the database name, copied from the template when it
+// does not exist yet (created reports that), and never dropped: for a benchmark that seeds a
+// database once and measures it on later runs. It fails the test unless the server outlives
+// this process (TEST_DATABASE_URL, or a cluster kept in PGTEST_DATA_DIR).
+func Kept(t testing.TB, name string) (u string, created bool) {
+	t.Helper()
+	if !server.lasting {
+		t.Fatalf("pgtest: keeping database %s needs a server that outlives the run: set PGTEST_DATA_DIR or TEST_DATABASE_URL", name)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, server.adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %q TEMPLATE %q`, name, server.template)); err != nil {
+			t.Fatalf("pgtest: create database %s: %v", name, err)
+		}
+	}
+	return withDatabase(server.adminURL, name), !exists
+}
+
 func newDatabase(t testing.TB, template string) string {
 	t.Helper()
 	name := fmt.Sprintf("%s_%d", server.prefix, server.counter.Add(1))
@@ -191,9 +220,11 @@ func sslMode(u string) string {
 	return "disable"
 }
 
-// cluster is a PostgreSQL server in a temporary directory, listening on a Unix socket only.
+// cluster is a PostgreSQL server in a temporary directory (or PGTEST_DATA_DIR, kept),
+// listening on a Unix socket only.
 type cluster struct {
 	url  string
+	kept bool
 	stop func()
 }
 
@@ -202,23 +233,36 @@ func startCluster() (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "pgtest")
-	if err != nil {
+	dir := os.Getenv("PGTEST_DATA_DIR")
+	kept := dir != ""
+	if !kept {
+		if dir, err = os.MkdirTemp("", "pgtest"); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
+	}
+	// removeAll is what stopping leaves behind: nothing, unless the cluster is kept.
+	removeAll := func() {
+		if !kept {
+			os.RemoveAll(dir)
+		}
 	}
 	cred, err := dropRoot(dir)
 	if err != nil {
-		os.RemoveAll(dir)
+		removeAll()
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil { // a kept cluster is made once
+		initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+		initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		if out, err := initdb.CombinedOutput(); err != nil {
+			removeAll()
+			return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+		}
 	}
-	// Durability is pointless for a throwaway cluster; speed is not.
+	// Durability is pointless for a test cluster, kept or not; speed is not.
 	args := []string{"-D", data, "-k", dir,
 		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=400", "-c", "shared_buffers=128MB",
@@ -232,12 +276,12 @@ func startCluster() (*cluster, error) {
 	postgres.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
 	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
 	if err != nil {
-		os.RemoveAll(dir)
+		removeAll()
 		return nil, err
 	}
 	postgres.Stdout, postgres.Stderr = logFile, logFile
 	if err := postgres.Start(); err != nil {
-		os.RemoveAll(dir)
+		removeAll()
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	exited := make(chan struct{})
@@ -251,7 +295,7 @@ func startCluster() (*cluster, error) {
 			<-exited
 		}
 		logFile.Close()
-		os.RemoveAll(dir)
+		removeAll()
 	}
 	u := (&url.URL{Scheme: "postgres", Path: "/postgres",
 		RawQuery: url.Values{"host": {dir}, "user": {"postgres"}, "sslmode": {"disable"}}.Encode()}).String()
@@ -277,7 +321,7 @@ func startCluster() (*cluster, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &cluster{url: u, stop: stop}, nil
+	return &cluster{url: u, kept: kept, stop: stop}, nil
 }
 
 // dropRoot returns the credential to run PostgreSQL with: the postgres user when running as

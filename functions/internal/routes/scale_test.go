@@ -28,7 +28,9 @@ import (
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/hasuratest"
 	lt "github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/loyalty/loyaltytest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/migrate"
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
+	"github.com/kaiser-kitchen/loyalty-point-backend/hasura"
 )
 
 func envInt(b testing.TB, name string, def int) int {
@@ -163,11 +165,12 @@ var scaleSeed = []struct{ what, sql string }{
 	{"reset", `RESET work_mem; RESET maintenance_work_mem`},
 }
 
-// scaleDB seeds a fresh database with members members and returns its pool (the binary's
-// pool, database.Open) and what it holds.
-func scaleDB(b *testing.B, members int, now time.Time) (*pgxpool.Pool, string) {
+// scaleDB opens the database at u with the binary's pool (database.Open), seeds it with
+// members members unless seed is false (a kept database, seeded by an earlier run), and
+// returns the pool and what the database holds.
+func scaleDB(b *testing.B, u string, members int, now time.Time, seed bool) (*pgxpool.Pool, string) {
 	b.Helper()
-	db := productionPool(b, pgtest.URL(b))
+	db := productionPool(b, u)
 	ctx := context.Background()
 	conn, err := db.Acquire(ctx)
 	if err != nil {
@@ -176,6 +179,9 @@ func scaleDB(b *testing.B, members int, now time.Time) (*pgxpool.Pool, string) {
 	defer conn.Release()
 	start := time.Now()
 	for _, step := range scaleSeed {
+		if !seed {
+			break
+		}
 		t0 := time.Now()
 		var err error
 		if strings.Contains(step.sql, "@") {
@@ -196,8 +202,50 @@ func scaleDB(b *testing.B, members int, now time.Time) (*pgxpool.Pool, string) {
 			pg_size_pretty(pg_database_size(current_database())))`).Scan(&sizes); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("seeded in %s: %s", time.Since(start).Round(time.Second), sizes)
+	if seed {
+		b.Logf("seeded in %s: %s", time.Since(start).Round(time.Second), sizes)
+	}
 	return db, sizes
+}
+
+// keptScaleDB is the large database of SCALE_KEEP: scale_<members>, seeded on the first run
+// and marked as such in its comment (with the newest migration it was seeded under, so a
+// database older than the schema is refused rather than measured), reused on later runs.
+// seeded reports whether this run seeded it.
+func keptScaleDB(b *testing.B, members int, now time.Time) (db *pgxpool.Pool, sizes string, seeded bool) {
+	b.Helper()
+	name := fmt.Sprintf("scale_%d", members)
+	migrations, err := migrate.Load(hasura.Migrations())
+	if err != nil {
+		b.Fatal(err)
+	}
+	mark := fmt.Sprintf("seeded by BenchmarkScale with %d members under migration %d", members, migrations[len(migrations)-1].Version)
+	u, created := pgtest.Kept(b, name)
+	db, sizes = scaleDB(b, u, members, now, created)
+	ctx := context.Background()
+	if created {
+		var comment string // COMMENT takes no parameters: quoted by PostgreSQL itself
+		if err := db.QueryRow(ctx, `SELECT format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text)`, name, mark).Scan(&comment); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, comment); err != nil {
+			b.Fatal(err)
+		}
+		return db, sizes, true
+	}
+	var comment *string
+	if err := db.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment); err != nil {
+		b.Fatal(err)
+	}
+	if comment == nil || *comment != mark {
+		got := "no mark (its seed did not finish)"
+		if comment != nil {
+			got = *comment
+		}
+		b.Fatalf("kept database %s: %s, want %q: drop it (DROP DATABASE %s) and run again to seed it anew", name, got, mark, name)
+	}
+	b.Logf("kept database %s, seeded by an earlier run: %s", name, sizes)
+	return db, sizes, false
 }
 
 // memberHistorySQL is the SQL Hasura runs for the member app's MemberHistory operation
@@ -239,7 +287,8 @@ type scaleFigure struct {
 }
 
 // scaleFigures measures one seeded database.
-func scaleFigures(b *testing.B, db *pgxpool.Pool, now time.Time, d time.Duration) []scaleFigure {
+// crons false leaves the crons out (a kept database whose night is done).
+func scaleFigures(b *testing.B, db *pgxpool.Pool, now time.Time, d time.Duration, crons bool) []scaleFigure {
 	b.Helper()
 	ctx := context.Background()
 	fx := serveOn(b, db, 32) // the handler over HTTP on this database, with a store and its crew
@@ -291,6 +340,9 @@ func scaleFigures(b *testing.B, db *pgxpool.Pool, now time.Time, d time.Duration
 		var raw []byte
 		return db.QueryRow(ctx, expiringPointsSQL, fx.member(i).id).Scan(&raw)
 	}))
+	if !crons {
+		return out
+	}
 	// The nightly crons, in their order of the night, one delivery each with the budget of
 	// a whole hour (so a delivery does all of the night's work), scheduled tonight.
 	budget := map[string]int{"budget_seconds": 3600}
@@ -336,14 +388,18 @@ func BenchmarkScale(b *testing.B) {
 	// while the machine is still busy with the other's seed.
 	var dbs [2]*pgxpool.Pool
 	var sizes [2]string
-	for i, members := range []int{small, large} {
-		dbs[i], sizes[i] = scaleDB(b, members, now)
+	dbs[0], sizes[0] = scaleDB(b, pgtest.URL(b), small, now, true)
+	crons := true
+	if os.Getenv("SCALE_KEEP") != "" {
+		dbs[1], sizes[1], crons = keptScaleDB(b, large, now)
+	} else {
+		dbs[1], sizes[1] = scaleDB(b, pgtest.URL(b), large, now, true)
 	}
 	lt.CheckInvariants(b, dbs[0])
 	var figures [2][]scaleFigure
 	for i, members := range []int{small, large} {
 		b.Run(fmt.Sprintf("members%d", members), func(b *testing.B) {
-			figures[i] = scaleFigures(b, dbs[i], now, d)
+			figures[i] = scaleFigures(b, dbs[i], now, d, crons)
 			lt.CheckInvariants(b, dbs[i])
 		})
 	}
