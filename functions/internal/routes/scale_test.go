@@ -11,14 +11,17 @@ package routes_test
 // database; SCALE_SECONDS (default 5) how long each call is repeated.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -319,15 +322,23 @@ func scaleFigures(b *testing.B, db *pgxpool.Pool, now time.Time, d time.Duration
 	fx.reward = reward
 	var out []scaleFigure
 	add := func(name string, r sbsResult) { out = append(out, scaleFigure{name: name, r: r}) }
-	add("earnPoints, HTTP, 1 caller", drive(b, "earn", 1, d, func(i int64) error {
+	// withReads is add, with the pages the calls read from outside shared_buffers (by
+	// relation) and from disk in the figure's note.
+	withReads := func(name string, op func(i int64) error) {
+		var calls atomic.Int64
+		before := readPages(b, db)
+		r := drive(b, name, 1, d, func(i int64) error { calls.Add(1); return op(i) })
+		out = append(out, scaleFigure{name: name, r: r, note: readPages(b, db).since(before, calls.Load())})
+	}
+	withReads("earnPoints, HTTP, 1 caller", func(i int64) error {
 		return fx.earnHTTP("SC-1-"+strconv.FormatInt(i, 10), fx.member(i))
-	}))
+	})
 	add("earnPoints, HTTP, 32 callers", drive(b, "earn", 32, d, func(i int64) error {
 		return fx.earnHTTP("SC-32-"+strconv.FormatInt(i, 10), fx.member(i))
 	}))
-	add("redeemReward, HTTP, 1 caller", drive(b, "redeem", 1, d, func(i int64) error {
+	withReads("redeemReward, HTTP, 1 caller", func(i int64) error {
 		return fx.redeemHTTP("SC-"+strconv.FormatInt(i, 10), fx.member(i))
-	}))
+	})
 	add("MemberHistory (latest 50), 1 caller", drive(b, "history", 1, d, func(i int64) error {
 		var raw []byte
 		return db.QueryRow(ctx, memberHistorySQL, fx.member(i).id).Scan(&raw)
@@ -363,6 +374,83 @@ func scaleFigures(b *testing.B, db *pgxpool.Pool, now time.Time, d time.Duration
 		out = append(out, scaleFigure{name: "cron " + c.name, once: took, isRun: true, note: compactJSON(rec.Body.Bytes())})
 	}
 	return out
+}
+
+// pageReads is what the database has read from outside shared_buffers so far, by table or
+// index (pg_statio_user_*), its transactions, and what this machine read from disk (KB,
+// /proc/vmstat pgpgin).
+type pageReads struct {
+	byRelation   map[string]int64
+	transactions int64
+	diskKB       int64
+}
+
+// statsFlush is how long to wait for the server's backends to publish their counters: an idle
+// backend flushes them within a second (PGSTAT_MIN_INTERVAL in PostgreSQL 15).
+const statsFlush = 2 * time.Second
+
+func readPages(b *testing.B, db *pgxpool.Pool) pageReads {
+	b.Helper()
+	time.Sleep(statsFlush)
+	ctx := context.Background()
+	p := pageReads{byRelation: map[string]int64{}}
+	rows, err := db.Query(ctx, `
+		SELECT relname, heap_blks_read FROM pg_statio_user_tables
+		UNION ALL SELECT indexrelname, idx_blks_read FROM pg_statio_user_indexes`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		var n *int64
+		if err := rows.Scan(&name, &n); err != nil {
+			b.Fatal(err)
+		}
+		if n != nil {
+			p.byRelation[name] = *n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&p.transactions); err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile("/proc/vmstat")
+	if err == nil {
+		for line := range strings.Lines(string(raw)) {
+			if rest, ok := strings.CutPrefix(line, "pgpgin "); ok {
+				p.diskKB, _ = strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+			}
+		}
+	}
+	return p
+}
+
+// since says per call what was read between before and p: the relations with the most pages
+// read from outside shared_buffers, all of them together, and KB from disk. The transactions
+// counted (the calls', the counters' own reads) show the counters were published.
+func (p pageReads) since(before pageReads, calls int64) string {
+	type rel struct {
+		name  string
+		pages int64
+	}
+	var rels []rel
+	var total int64
+	for name, n := range p.byRelation {
+		if d := n - before.byRelation[name]; d > 0 {
+			rels = append(rels, rel{name, d})
+			total += d
+		}
+	}
+	slices.SortFunc(rels, func(a, b rel) int { return cmp.Compare(b.pages, a.pages) })
+	per := func(n int64) float64 { return float64(n) / float64(max(calls, 1)) }
+	var parts []string
+	for _, r := range rels[:min(len(rels), 8)] {
+		parts = append(parts, fmt.Sprintf("%s %.2f", r.name, per(r.pages)))
+	}
+	return fmt.Sprintf("%d calls (%d transactions): %.2f pages read per call from outside shared_buffers (%s), %.1f KB per call from disk",
+		calls, p.transactions-before.transactions, per(total), strings.Join(parts, ", "), per(p.diskKB-before.diskKB))
 }
 
 func compactJSON(raw []byte) string {
@@ -425,6 +513,9 @@ func printScale(w io.Writer, sizes [2]string, figures [2][]scaleFigure) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	for i := range figures[1] {
+		if !figures[1][i].isRun && figures[1][i].note != "" {
+			fmt.Fprintf(w, "%s:\n  small: %s\n  large: %s\n", figures[1][i].name, figures[0][i].note, figures[1][i].note)
+		}
 		if figures[1][i].isRun {
 			fmt.Fprintf(w, "%s: small %s; large %s\n", figures[1][i].name, figures[0][i].note, figures[1][i].note)
 		}
@@ -433,3 +524,14 @@ func printScale(w io.Writer, sizes [2]string, figures [2][]scaleFigure) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// What a figure read is told per call, biggest relation first, and only what grew.
+func TestPageReadsSinceSaysPerCallWhatGrew(t *testing.T) {
+	before := pageReads{byRelation: map[string]int64{"members": 10, "members_pkey": 5, "orders": 7}, transactions: 100, diskKB: 1000}
+	after := pageReads{byRelation: map[string]int64{"members": 30, "members_pkey": 45, "orders": 7, "new_idx": 4}, transactions: 110, diskKB: 1080}
+	got := after.since(before, 10)
+	want := "10 calls (10 transactions): 6.40 pages read per call from outside shared_buffers (members_pkey 4.00, members 2.00, new_idx 0.40), 8.0 KB per call from disk"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
