@@ -335,7 +335,11 @@ func (fx *sbsFixture) earnHTTP(receipt string, m benchMember) error {
 	body := fmt.Appendf(nil, `{"action":{"name":"earnPoints"},"input":{"input":{"storeId":%q,"receiptNo":%q,"amount":%d,"memberCode":%q}},`+
 		`"session_variables":{"x-hasura-role":"staff","x-hasura-user-id":%q},"request_query":"mutation { earnPoints }"}`,
 		fx.store, receipt, benchAmount, m.code, fx.crew)
-	_, err := fx.post("/earnPoints", body)
+	out, err := fx.post("/earnPoints", body)
+	if err == nil && bytes.Contains(out, []byte(`"duplicate":true`)) {
+		// A receipt used twice would be counted as an earn the handler did not make.
+		return fmt.Errorf("receipt %s earned before: %s", receipt, out)
+	}
 	return err
 }
 
@@ -477,14 +481,16 @@ func BenchmarkSideBySide(b *testing.B) {
 		measure(fmt.Sprintf("earn-http-vs-bare-c%d", callers), func(b *testing.B) []sbsResult {
 			fxHTTP := newSBSFixture(b, productionPool, callers)
 			fxBare := newSBSFixture(b, productionPool, callers)
-			viaHTTP := func(d time.Duration) sbsResult {
+			// Receipts are unique across rounds: a receipt used again would be an earn the
+			// handler answers as a duplicate and the bare statements refuse.
+			viaHTTP := func(round int, d time.Duration) sbsResult {
 				return drive(b, "earnPoints, HTTP handler", callers, d, func(i int64) error {
-					return fxHTTP.earnHTTP("H-"+strconv.FormatInt(i, 10), fxHTTP.member(i))
+					return fxHTTP.earnHTTP(fmt.Sprintf("H-%d-%d", round, i), fxHTTP.member(i))
 				})
 			}
-			viaBare := func(d time.Duration) sbsResult {
+			viaBare := func(round int, d time.Duration) sbsResult {
 				return drive(b, "earn, 5 bare statements", callers, d, func(i int64) error {
-					return fxBare.earnBare(ctx, "S-"+strconv.FormatInt(i, 10), fxBare.member(i))
+					return fxBare.earnBare(ctx, fmt.Sprintf("S-%d-%d", round, i), fxBare.member(i))
 				})
 			}
 			return alternate(d, viaHTTP, viaBare)
@@ -505,8 +511,8 @@ func BenchmarkSideBySide(b *testing.B) {
 
 // alternate measures a and b for d each, in sbsRounds rounds of d/sbsRounds, a first in
 // rounds 1 and 4, b first in rounds 2 and 3 (and so on), and returns each one's rounds as
-// one figure: a then b.
-func alternate(d time.Duration, a, b func(d time.Duration) sbsResult) []sbsResult {
+// one figure: a then b. Each call gets the round's number (from 0) and length.
+func alternate(d time.Duration, a, b func(round int, d time.Duration) sbsResult) []sbsResult {
 	round := d / sbsRounds
 	var ra, rb sbsResult
 	add := func(into *sbsResult, r sbsResult) {
@@ -518,11 +524,11 @@ func alternate(d time.Duration, a, b func(d time.Duration) sbsResult) []sbsResul
 	}
 	for i := range sbsRounds {
 		if aFirst := i%4 == 0 || i%4 == 3; aFirst {
-			add(&ra, a(round))
-			add(&rb, b(round))
+			add(&ra, a(i, round))
+			add(&rb, b(i, round))
 		} else {
-			add(&rb, b(round))
-			add(&ra, a(round))
+			add(&rb, b(i, round))
+			add(&ra, a(i, round))
 		}
 	}
 	return []sbsResult{ra, rb}
@@ -615,6 +621,10 @@ func TestSideBySideEarnPathsMoveTheSameRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	mid := measure()
+	// The benchmark counts only earns made: a receipt earned before is an error to it.
+	if err := fx.earnHTTP("T-1", m); err == nil || !strings.Contains(err.Error(), "earned before") {
+		t.Fatalf("the same receipt again: %v, want it refused as earned before", err)
+	}
 	if err := fx.earnBare(ctx, "T-2", m); err != nil {
 		t.Fatal(err)
 	}
@@ -643,14 +653,14 @@ func TestSideBySideEarnPathsMoveTheSameRows(t *testing.T) {
 // one's rounds add up to one figure of the whole duration.
 func TestAlternateTakesTurnsAndAddsUpEachSidesRounds(t *testing.T) {
 	var order []string
-	side := func(name string, ms time.Duration) func(d time.Duration) sbsResult {
-		return func(d time.Duration) sbsResult {
-			order = append(order, name)
+	side := func(name string, ms time.Duration) func(round int, d time.Duration) sbsResult {
+		return func(round int, d time.Duration) sbsResult {
+			order = append(order, fmt.Sprint(name, round))
 			return sbsResult{name: name, ops: 2, seconds: d.Seconds(), lat: []time.Duration{ms * time.Millisecond, (ms + 1) * time.Millisecond}}
 		}
 	}
 	got := alternate(4*time.Second, side("a", 1), side("b", 10))
-	if want := []string{"a", "b", "b", "a", "b", "a", "a", "b"}[:2*sbsRounds]; !slices.Equal(order, want) {
+	if want := []string{"a0", "b0", "b1", "a1", "b2", "a2", "a3", "b3"}[:2*sbsRounds]; !slices.Equal(order, want) {
 		t.Fatalf("order %v, want %v", order, want)
 	}
 	a, b := got[0], got[1]
