@@ -76,18 +76,30 @@ type storeAccess struct {
 	Role          *StaffRole // nil: no active staff row
 }
 
-const storeAccessSQL = `
-	SELECT s.active, st.role FROM stores s
+var storeAccessSQL = storeAccessSQLWith("")
+
+// storeAccessSQLWith is storeAccessSQL with more columns after its own, read by scanWith: for
+// a caller's facts that can come in the same statement.
+func storeAccessSQLWith(columns string) string {
+	return `
+	SELECT s.active, st.role` + columns + ` FROM stores s
 	LEFT JOIN staff st ON st.store_id = s.id AND st.user_id = $2 AND st.active
 	WHERE s.id = $1`
+}
 
-func (a *storeAccess) scan(row pgx.Row) error {
-	err := row.Scan(&a.Active, &a.Role)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
+func (a *storeAccess) scan(row pgx.Row) error { return a.scanWith()(row) }
+
+// scanWith scans a row of storeAccessSQLWith into a and its more columns into more (left as
+// they are when there is no such store).
+func (a *storeAccess) scanWith(more ...any) func(pgx.Row) error {
+	return func(row pgx.Row) error {
+		err := row.Scan(append([]any{&a.Active, &a.Role}, more...)...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		a.Found = err == nil
+		return err
 	}
-	a.Found = err == nil
-	return err
 }
 
 func (a storeAccess) check(c Caller, storeID string, need StaffRole) error {

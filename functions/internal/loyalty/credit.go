@@ -84,18 +84,24 @@ var creditOrderSQL = newBuiltSQL(func(cond string) string {
 // queueTierFacts queues the reads a tier upgrade decides on: the tier points at at of the
 // member that cond (on members m, with args) names, and the tiers. Queue it after the member's
 // lock, so that an earn for the member that committed meanwhile is counted.
+// Both come in one statement (no member: no tiers either, and no upgrade to decide).
 func queueTierFacts(b *pgx.Batch, cond string, args []any, at time.Time, points *int64, tiers *[]Tier) {
-	b.Queue(tierPointsOfSQL.text(memberCond{cond, len(args)}), append(slices.Clone(args), at)...).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(points)
+	b.Queue(tierFactsOfSQL.text(memberCond{cond, len(args)}), append(slices.Clone(args), at)...).QueryRow(func(row pgx.Row) error {
+		var ids []string
+		var ranks, multipliers []int
+		var mins []int64
+		err := row.Scan(points, &ids, &ranks, &mins, &multipliers)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
-		return err
-	})
-	b.Queue(tiersSQL).Query(func(rows pgx.Rows) error {
-		var err error
-		*tiers, err = pgx.CollectRows(rows, scanTier)
-		return err
+		if err != nil {
+			return err
+		}
+		*tiers = make([]Tier, len(ids))
+		for i := range ids {
+			(*tiers)[i] = Tier{ID: ids[i], Rank: ranks[i], MinPoints: mins[i], MultiplierPct: multipliers[i]}
+		}
+		return nil
 	})
 }
 
@@ -105,11 +111,18 @@ type memberCond struct {
 	args int
 }
 
-// tierPointsOfSQL is the tier points of the member that a memberCond names, at the moment
-// given as the argument after the condition's: tier_points_window in FROM, which PostgreSQL
-// inlines into this statement (tier_points() would be a PL/pgSQL call).
-var tierPointsOfSQL = newBuiltSQL(func(c memberCond) string {
-	return `SELECT w.points FROM members m CROSS JOIN LATERAL tier_points_window(m.id, $` + strconv.Itoa(c.args+1) + `) w WHERE ` + c.cond
+// tierFactsOfSQL is the tier points of the member that a memberCond names, at the moment
+// given as the argument after the condition's (tier_points_window in FROM, which PostgreSQL
+// inlines into this statement; tier_points() would be a PL/pgSQL call), and the tiers as
+// columns of arrays in rank order (tiersSQL's columns): one statement where two cost a
+// second statement's start and end in PostgreSQL on every earn.
+var tierFactsOfSQL = newBuiltSQL(func(c memberCond) string {
+	return `SELECT w.points, t.ids, t.ranks, t.min_points, t.multipliers
+		FROM members m CROSS JOIN LATERAL tier_points_window(m.id, $` + strconv.Itoa(c.args+1) + `) w
+		CROSS JOIN (SELECT array_agg(id ORDER BY rank) AS ids, array_agg(rank ORDER BY rank) AS ranks,
+		                   array_agg(min_points ORDER BY rank) AS min_points, array_agg(earn_multiplier_pct ORDER BY rank) AS multipliers
+		            FROM tiers) t
+		WHERE ` + c.cond
 })
 
 // orderWrite is how the credit records the order: a new row, the member set on a POS's order

@@ -127,10 +127,14 @@ type earnReads struct {
 	qrUsedFor *string // the order the QR token credited, if any
 }
 
+// storeAccessWithMissesSQL is storeAccessSQL and the member codes the caller ($2) looked up
+// in vain within the window before $3.
+var storeAccessWithMissesSQL = storeAccessSQLWith(`, (SELECT count(*) FROM member_lookup_misses WHERE user_id = $2 AND missed_at > $3::timestamptz - make_interval(secs => (
+		SELECT member_lookup_miss_window_seconds FROM program_settings WHERE id = 1)))`)
+
 func readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr MemberQR, qrErr error, now time.Time) (earnReads, error) {
 	var r earnReads
 	b := &pgx.Batch{}
-	b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(r.access.scan)
 	reads := creditReads{
 		Order: `o.store_id = $1 AND o.receipt_no = $2`, OrderArgs: []any{in.StoreID, in.ReceiptNo},
 		At: now, Campaigns: campaignsOfReceiptSQL, CampArgs: []any{now, in.StoreID, in.ReceiptNo},
@@ -138,11 +142,11 @@ func readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr M
 	switch {
 	case in.MemberCode != nil && *in.MemberCode != "":
 		reads.Member, reads.MemberArgs = `m.member_code = $1 AND m.deleted_at IS NULL`, []any{*in.MemberCode}
-		b.Queue(`SELECT count(*) FROM member_lookup_misses WHERE user_id = $1 AND missed_at > $2::timestamptz - make_interval(secs => (
-			SELECT member_lookup_miss_window_seconds FROM program_settings WHERE id = 1))`, c.actor(), now).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&r.misses)
-		})
+		// The caller's recent misses come with the store's access, by the same caller: no
+		// store, no count, and the store's refusal comes first anyway.
+		b.Queue(storeAccessWithMissesSQL, in.StoreID, c.actor(), now).QueryRow(r.access.scanWith(&r.misses))
 	case qrErr == nil:
+		b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(r.access.scan)
 		reads.Member, reads.MemberArgs = `m.id = $1`, []any{qr.MemberID}
 		b.Queue(`SELECT order_id FROM member_qr_uses WHERE token_id = $1`, qr.TokenID).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&r.qrUsedFor)
@@ -154,6 +158,7 @@ func readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr M
 	default:
 		// A token that does not read: no member to lock; the answer is the token's fault,
 		// after the store's checks.
+		b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(r.access.scan)
 		reads.Member, reads.MemberArgs = `false`, nil
 	}
 	reads.queue(b, &r.creditFacts)

@@ -2,9 +2,12 @@ package loyalty
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kaiser-kitchen/loyalty-point-backend/functions/internal/pgtest"
@@ -29,7 +32,7 @@ func TestTierPointsWindowIsInlinedWhereTheFunctionsReadIt(t *testing.T) {
 	ctx := context.Background()
 	conn := connOfFreshDatabase(t)
 	for name, q := range map[string]struct{ sql, args string }{
-		"earn by member code": {tierPointsOfSQL.text(memberCond{`m.member_code = $1 AND m.deleted_at IS NULL`, 1}), `'1234567890', now()`},
+		"earn by member code": {tierFactsOfSQL.text(memberCond{`m.member_code = $1 AND m.deleted_at IS NULL`, 1}), `'1234567890', now()`},
 		"tier review":         {reviewTiersSQL, `'{}', now(), current_date`},
 	} {
 		if _, err := conn.Exec(ctx, `DEALLOCATE ALL`); err != nil {
@@ -44,6 +47,51 @@ func TestTierPointsWindowIsInlinedWhereTheFunctionsReadIt(t *testing.T) {
 		}
 		if strings.Contains(plan, `"Function Scan"`) || strings.Contains(plan, "tier_points_window") || !strings.Contains(plan, "tier_points_by_day") {
 			t.Errorf("%s: tier_points_window is not inlined:\n%s", name, plan)
+		}
+	}
+}
+
+// The tier facts come in one statement: the tiers as loadTiers reads them, in rank order,
+// with the member's points; for no member, neither.
+func TestTierFactsReadTheTiersAsLoadTiersDoes(t *testing.T) {
+	ctx := context.Background()
+	conn := connOfFreshDatabase(t)
+	id := newID()
+	if _, err := conn.Exec(ctx, `INSERT INTO members (id, member_code, display_name) VALUES ($1, $2, 'Tier facts')`, id, NewMemberCode()); err != nil {
+		t.Fatal(err)
+	}
+	// A tier added out of rank order: the arrays must still come in rank order.
+	if _, err := conn.Exec(ctx, `INSERT INTO tiers (id, name, rank, min_points, earn_multiplier_pct) VALUES ('zinc', 'Zinc', 99, 99999, 250)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	want, err := loadTiers(ctx, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 2 {
+		t.Fatalf("the seeds give %d tiers, want several", len(want))
+	}
+	for _, who := range []struct {
+		name     string
+		id       string
+		wantSome bool
+	}{{"a member", id, true}, {"no member", newID(), false}} {
+		points, tiers := int64(-1), []Tier(nil)
+		b := &pgx.Batch{}
+		queueTierFacts(b, `m.id = $1`, []any{who.id}, time.Now(), &points, &tiers)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case who.wantSome && (points != 0 || !slices.Equal(tiers, want)):
+			t.Errorf("%s: points %d, tiers %+v; want 0 and %+v", who.name, points, tiers, want)
+		case !who.wantSome && (points != -1 || tiers != nil):
+			t.Errorf("%s: points %d, tiers %+v; want both left as they were", who.name, points, tiers)
 		}
 	}
 }
