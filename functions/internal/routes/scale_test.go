@@ -229,9 +229,9 @@ func keptScaleDB(b *testing.B, members int, now time.Time) (db *pgxpool.Pool, si
 	}
 	mark := fmt.Sprintf("seeded by BenchmarkScale with %d members under migration %d", members, migrations[len(migrations)-1].Version)
 	u, created := pgtest.Kept(b, name)
-	db, sizes = scaleDB(b, u, members, now, created)
 	ctx := context.Background()
 	if created {
+		db, sizes = scaleDB(b, u, members, now, true)
 		var comment string // COMMENT takes no parameters: quoted by PostgreSQL itself
 		if err := db.QueryRow(ctx, `SELECT format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text)`, name, mark).Scan(&comment); err != nil {
 			b.Fatal(err)
@@ -241,8 +241,15 @@ func keptScaleDB(b *testing.B, members int, now time.Time) (db *pgxpool.Pool, si
 		}
 		return db, sizes, true
 	}
+	// The mark first: a database that is not the one asked for is refused before it is counted.
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var comment *string
-	if err := db.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment); err != nil {
+	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
+	conn.Close(ctx)
+	if err != nil {
 		b.Fatal(err)
 	}
 	if comment == nil || *comment != mark {
@@ -252,6 +259,7 @@ func keptScaleDB(b *testing.B, members int, now time.Time) (db *pgxpool.Pool, si
 		}
 		b.Fatalf("kept database %s: %s, want %q: drop it (DROP DATABASE %s) and run again to seed it anew", name, got, mark, name)
 	}
+	db, sizes = scaleDB(b, u, members, now, false)
 	b.Logf("kept database %s, seeded by an earlier run: %s", name, sizes)
 	return db, sizes, false
 }
