@@ -257,7 +257,7 @@ func keptScaleDB(b *testing.B, members int, now time.Time) (db *pgxpool.Pool, si
 		if comment != nil {
 			got = *comment
 		}
-		b.Fatalf("kept database %s: %s, want %q: drop it (DROP DATABASE %s) and run again to seed it anew", name, got, mark, name)
+		b.Fatalf("kept database %s: %s, want %q: remove the kept folder (or DROP DATABASE %s in it) and run again to seed it anew", name, got, mark, name)
 	}
 	db, sizes = scaleDB(b, u, members, now, false)
 	b.Logf("kept database %s, seeded by an earlier run: %s", name, sizes)
