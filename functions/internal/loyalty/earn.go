@@ -139,14 +139,18 @@ func readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr M
 		Order: `o.store_id = $1 AND o.receipt_no = $2`, OrderArgs: []any{in.StoreID, in.ReceiptNo},
 		At: now, Campaigns: campaignsOfReceiptSQL, CampArgs: []any{now, in.StoreID, in.ReceiptNo},
 	}
-	switch {
-	case in.MemberCode != nil && *in.MemberCode != "":
-		reads.Member, reads.MemberArgs = `m.member_code = $1 AND m.deleted_at IS NULL`, []any{*in.MemberCode}
+	byCode := in.MemberCode != nil && *in.MemberCode != ""
+	if byCode {
 		// The caller's recent misses come with the store's access, by the same caller: no
 		// store, no count, and the store's refusal comes first anyway.
 		b.Queue(storeAccessWithMissesSQL, in.StoreID, c.actor(), now).QueryRow(r.access.scanWith(&r.misses))
-	case qrErr == nil:
+	} else {
 		b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(r.access.scan)
+	}
+	switch {
+	case byCode:
+		reads.Member, reads.MemberArgs = `m.member_code = $1 AND m.deleted_at IS NULL`, []any{*in.MemberCode}
+	case qrErr == nil:
 		reads.Member, reads.MemberArgs = `m.id = $1`, []any{qr.MemberID}
 		b.Queue(`SELECT order_id FROM member_qr_uses WHERE token_id = $1`, qr.TokenID).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&r.qrUsedFor)
@@ -158,7 +162,6 @@ func readEarn(ctx context.Context, tx pgx.Tx, c Caller, in EarnPointsInput, qr M
 	default:
 		// A token that does not read: no member to lock; the answer is the token's fault,
 		// after the store's checks.
-		b.Queue(storeAccessSQL, in.StoreID, c.actor()).QueryRow(r.access.scan)
 		reads.Member, reads.MemberArgs = `false`, nil
 	}
 	reads.queue(b, &r.creditFacts)

@@ -187,11 +187,15 @@ var (
 // docs/benchmarks.md). Inserting first locks nothing a write of a member waits for: the
 // foreign keys take KEY SHARE locks on the member and the reward, which no write of either
 // conflicts with (they take FOR NO KEY UPDATE), as an earn's order goes in before its
-// member's lock. A code drawn twice inserts nothing, and redeemSQL then fails (unless_raced,
-// "the coupon code"); whatever fails after it rolls the coupon back with the transaction.
-const issueCouponSQL = `INSERT INTO coupons (id, code, member_id, reward_id, status, issued_at, expires_at)
-	VALUES (@coupon_id::uuid, @code::text, @member_id::uuid, @reward_id::uuid, 'issued', @at::timestamptz, @expires::timestamptz)
-	ON CONFLICT (code) DO NOTHING`
+// member's lock. A code drawn twice inserts nothing and fails this statement (unless_raced,
+// "the coupon code"), before the member's lock is taken; whatever fails after it rolls the
+// coupon back with the transaction.
+const issueCouponSQL = `WITH c AS (
+		INSERT INTO coupons (id, code, member_id, reward_id, status, issued_at, expires_at)
+		VALUES (@coupon_id::uuid, @code::text, @member_id::uuid, @reward_id::uuid, 'issued', @at::timestamptz, @expires::timestamptz)
+		ON CONFLICT (code) DO NOTHING
+		RETURNING 1)
+	SELECT unless_raced(EXISTS (SELECT 1 FROM c), 'the coupon code')`
 
 // redeemSQL pays for the coupon issueCouponSQL inserted in the same transaction, for a
 // member locked before it (by the attempt's read, or on a first attempt by the statement
@@ -200,8 +204,8 @@ const issueCouponSQL = `INSERT INTO coupons (id, code, member_id, reward_id, sta
 // them under the lock or not; one from stock when the reward has a stock (the conditional
 // update is the stock guard: it waits for concurrent redeemers and re-reads stock, so a
 // reward never issues more than it had); the redeem entry. Whatever Go decided on that no
-// longer holds (the balance, the tier, the stock, a coupon code drawn twice, the key taken
-// meanwhile) fails the statement with unless_raced, and the attempt that runs next reads
+// longer holds (the balance, the tier, the stock, the key taken meanwhile) fails the
+// statement with unless_raced, and the attempt that runs next reads
 // under the lock and answers. It answers the balance after the redemption.
 var redeemSQL = newBuiltSQL(func(stocked bool) string {
 	stock := `SELECT @reward_id::uuid AS id`
@@ -210,10 +214,8 @@ var redeemSQL = newBuiltSQL(func(stocked bool) string {
 	}
 	return `WITH ` + lateDebitMemberCTE(`(SELECT rank FROM tiers WHERE id = members.tier_id) >= @min_tier_rank::int`) + `,
 	s AS (` + stock + `),
-	c AS (SELECT id FROM coupons WHERE id = @coupon_id::uuid),
-	` + lateDebitEntryCTEs("EXISTS (SELECT 1 FROM s) AND EXISTS (SELECT 1 FROM c)") + `
+	` + lateDebitEntryCTEs("EXISTS (SELECT 1 FROM s)") + `
 	SELECT (SELECT balance_after FROM t)
 	WHERE unless_raced(EXISTS (SELECT 1 FROM s), 'the reward stock')
-	  AND unless_raced(EXISTS (SELECT 1 FROM c), 'the coupon code')
 	  AND ` + lateDebitChecks
 })

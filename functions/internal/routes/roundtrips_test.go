@@ -27,7 +27,7 @@ import (
 
 func TestRoundTripsPerActionStayWithinTheirBudget(t *testing.T) {
 	counter := &pgtest.RoundTrips{}
-	db := pgtest.TracedPool(t, pgtest.URL(t), counter) // the binary's pool settings, with a counting tracer
+	db := pgtest.TracedPool(t, pgtest.URL(t), counter) // the binary's pool configuration (database.Config), with a counting tracer
 	svc := loyalty.New(db)
 	h := routes.Mux(routes.Table(&hasura.Envelope{Secret: hasuratest.Secret, Logger: quiet}, svc), server.Health(db, nil))
 	store := lt.Store(t, db)
