@@ -223,7 +223,7 @@ func lockBatch(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]strin
 const expireBatchSQL = `
 	SELECT m.id FROM members m
 	WHERE m.id > $2
-	  AND (SELECT true FROM point_lots l WHERE l.member_id = m.id AND l.remaining > 0 AND l.expires_at <= $1 LIMIT 1)
+	  AND (SELECT true FROM point_lots l WHERE l.member_id = m.id AND l.is_open AND l.expires_at <= $1 LIMIT 1)
 	ORDER BY m.id LIMIT $3
 	FOR NO KEY UPDATE OF m`
 
@@ -247,7 +247,7 @@ const expireSQL = `
 		FROM unnest($1::uuid[]) AS b(id)
 		CROSS JOIN LATERAL (
 			SELECT sum(l.remaining) AS points, array_agg(l.ctid) AS lots FROM point_lots l
-			WHERE l.member_id = b.id AND l.remaining > 0 AND l.expires_at <= $2) s
+			WHERE l.member_id = b.id AND l.is_open AND l.expires_at <= $2) s
 		WHERE s.points > 0
 	), posted AS (
 		INSERT INTO point_transactions (member_id, kind, points, balance_after, reason, idempotency_key, created_at)

@@ -53,3 +53,54 @@ func TestEarnUpdatesTheMemberOnItsOwnPage(t *testing.T) {
 		}
 	}
 }
+
+// A redemption that takes part of a lot rewrites it on its own page as a heap-only tuple: a
+// HOT update, which writes no entry in any of point_lots' four indexes, even on a page filled
+// by other lots. No index reads remaining (the open-lot indexes select on is_open, which a
+// partial take leaves true), and the table keeps room on every page (migration
+// 1764207300000_point_lots_hot_takes). At a large size each of those index entries was a
+// page read from disk per redemption.
+func TestARedemptionTakesPartOfALotWithoutWritingItsIndexes(t *testing.T) {
+	w := newWorld(t)
+	lt.Exec(t, w.db, `CREATE EXTENSION IF NOT EXISTS pageinspect`)
+	// 100 members earn once each, one after the other: their lots fill the first page.
+	var ids []string
+	for i := 0; i < 100; i++ {
+		id, code := lt.Member(t, w.db)
+		ids = append(ids, id)
+		must[loyalty.EarnPointsOutput](t)(w.earn(code, fmt.Sprintf("LOT-%d", i), 100000))
+	}
+	version := func(id string) (page, item int64, heapOnly bool) {
+		t.Helper()
+		err := w.db.QueryRow(context.Background(), `
+			SELECT l.page, l.item, (h.t_infomask2 & 32768) <> 0 -- HEAP_ONLY_TUPLE
+			FROM (SELECT (ctid::text::point)[0]::bigint AS page, (ctid::text::point)[1]::int AS item
+			      FROM point_lots WHERE member_id = $1) l
+			CROSS JOIN LATERAL heap_page_items(get_raw_page('point_lots', l.page)) h
+			WHERE h.lp = l.item`, id).Scan(&page, &item, &heapOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page, item, heapOnly
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_lots WHERE (ctid::text::point)[0] = 0`); n < 50 {
+		t.Fatalf("the first page holds %d lots: not a full page", n)
+	}
+	id := ids[len(ids)/3] // a lot in the middle of the first page
+	page, _, heapOnly := version(id)
+	if page != 0 || heapOnly {
+		t.Fatalf("the lot of member %s is on page %d (heap-only %v) before any take; want page 0, from the earn's insert", id, page, heapOnly)
+	}
+	reward := lt.Reward(t, w.db, lt.RewardSpec{Cost: 10})
+	for i := 0; i < 5; i++ {
+		if _, err := w.svc.RedeemReward(context.Background(), member(id), loyalty.RedeemRewardInput{RewardID: reward, IdempotencyKey: fmt.Sprintf("hot-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if p, item, heapOnly := version(id); p != 0 || !heapOnly {
+			t.Fatalf("take %d: the lot is now at (%d,%d), heap-only %v; want a heap-only version on page 0", i, p, item, heapOnly)
+		}
+	}
+	if n := lt.Count(t, w.db, `SELECT remaining FROM point_lots WHERE member_id = $1`, id); n != 1000-5*10 {
+		t.Fatalf("the lot holds %d points after five takes of 10 from 1000", n)
+	}
+}

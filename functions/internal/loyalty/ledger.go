@@ -299,7 +299,7 @@ func lateDebitEntryCTEs(when string) string {
 		FROM (
 			SELECT id, least(remaining, -@points::bigint - ((sum(remaining) OVER first_expiring)::bigint - remaining)) AS take
 			FROM point_lots
-			WHERE member_id = @member_id::uuid AND remaining > 0
+			WHERE member_id = @member_id::uuid AND is_open
 			WINDOW first_expiring AS (ORDER BY expires_at, id ROWS UNBOUNDED PRECEDING)) o
 		WHERE p.id = o.id AND o.take > 0 AND EXISTS (SELECT 1 FROM t)
 		RETURNING o.take)`
@@ -328,7 +328,7 @@ func moveBalance(before, points int64) (after, lotDelta int64, err error) {
 
 // openLotsSQL reads the member's ($1) open lots, to take points from.
 const openLotsSQL = `SELECT id, transaction_id, remaining, expires_at FROM point_lots
-	WHERE member_id = $1 AND remaining > 0 ORDER BY expires_at, id`
+	WHERE member_id = $1 AND is_open ORDER BY expires_at, id`
 
 func scanLot(r pgx.CollectableRow) (Lot, error) {
 	var l Lot

@@ -178,7 +178,7 @@ func readRefund(ctx context.Context, tx pgx.Tx, c Caller, in RefundOrderInput, k
 	b.Queue(`SELECT coalesce(-sum(points), 0) FROM point_transactions WHERE order_id = `+theOrder+` AND kind = 'refund'`,
 		in.StoreID, in.ReceiptNo).QueryRow(func(row pgx.Row) error { return row.Scan(&f.Reversed) })
 	b.Queue(`SELECT l.id, l.transaction_id, l.remaining, l.expires_at FROM point_lots l
-		WHERE l.member_id = (SELECT member_id FROM point_transactions WHERE idempotency_key = `+theEarn+`) AND l.remaining > 0
+		WHERE l.member_id = (SELECT member_id FROM point_transactions WHERE idempotency_key = `+theEarn+`) AND l.is_open
 		ORDER BY l.expires_at, l.id`, in.StoreID, in.ReceiptNo).Query(func(rows pgx.Rows) error {
 		var err error
 		f.Lots, err = pgx.CollectRows(rows, scanLot)

@@ -59,7 +59,7 @@ func (s *Service) ExpiryReminders(ctx context.Context, r CronRun) (Outcome, erro
 			b.Queue(`
 				WITH lots AS (
 					SELECT l.id, l.member_id, l.expires_at FROM point_lots l
-					WHERE l.remaining > 0 AND l.expires_at > $1 AND l.expires_at <= $1::timestamptz + make_interval(days => $2)
+					WHERE l.is_open AND l.expires_at > $1 AND l.expires_at <= $1::timestamptz + make_interval(days => $2)
 					  AND (l.expires_at, l.id) > ($3::timestamptz, $4::uuid)
 					ORDER BY l.expires_at, l.id LIMIT $5
 				), due AS (
@@ -68,12 +68,12 @@ func (s *Service) ExpiryReminders(ctx context.Context, r CronRun) (Outcome, erro
 					JOIN members m ON m.id = l.member_id AND m.deleted_at IS NULL
 					CROSS JOIN LATERAL (
 						SELECT sum(x.remaining) AS points FROM point_lots x
-						WHERE x.member_id = l.member_id AND x.remaining > 0
+						WHERE x.member_id = l.member_id AND x.is_open
 						  AND x.expires_at > $1 AND x.expires_at <= $1::timestamptz + make_interval(days => $2)) s
 					-- The earliest open lot of the member: none before it (a scalar probe with LIMIT, so
 					-- that the planner cannot turn it into a join over every lot).
 					WHERE (SELECT true FROM point_lots e
-					       WHERE e.member_id = l.member_id AND e.remaining > 0 AND e.expires_at > $1
+					       WHERE e.member_id = l.member_id AND e.is_open AND e.expires_at > $1
 					         AND (e.expires_at, e.id) < (l.expires_at, l.id) LIMIT 1) IS NULL
 				), dated AS (
 					SELECT d.*, (d.earliest AT TIME ZONE $6)::date AS expires_on FROM due d

@@ -206,7 +206,7 @@ func scaleDB(b *testing.B, u string, members int, now time.Time, seed bool) (*pg
 	if err := conn.QueryRow(ctx, `
 		SELECT format('%s members, %s ledger entries, %s lots (%s open), %s orders, %s coupons; database %s',
 			(SELECT count(*) FROM members), (SELECT count(*) FROM point_transactions), (SELECT count(*) FROM point_lots),
-			(SELECT count(*) FROM point_lots WHERE remaining > 0), (SELECT count(*) FROM orders), (SELECT count(*) FROM coupons),
+			(SELECT count(*) FROM point_lots WHERE is_open), (SELECT count(*) FROM orders), (SELECT count(*) FROM coupons),
 			pg_size_pretty(pg_database_size(current_database())))`).Scan(&sizes); err != nil {
 		b.Fatal(err)
 	}
@@ -217,9 +217,11 @@ func scaleDB(b *testing.B, u string, members int, now time.Time, seed bool) (*pg
 }
 
 // keptScaleDB is the large database of SCALE_KEEP: scale_<members>, seeded on the first run
-// and marked as such in its comment (with the newest migration it was seeded under, so a
-// database older than the schema is refused rather than measured), reused on later runs.
-// seeded reports whether this run seeded it.
+// and marked as such in its comment, with the migration its schema is at. A later run reuses
+// it; when this checkout has newer migrations, it applies them first, as a release would to
+// the production database, and logs how long each took (a migration that rewrites a large
+// table is measured this way). A database of another size, or at a migration this checkout
+// does not have, is refused. seeded reports whether this run seeded it.
 func keptScaleDB(b *testing.B, members int, now time.Time) (db *pgxpool.Pool, sizes string, seeded bool) {
 	b.Helper()
 	name := fmt.Sprintf("scale_%d", members)
@@ -227,41 +229,89 @@ func keptScaleDB(b *testing.B, members int, now time.Time) (db *pgxpool.Pool, si
 	if err != nil {
 		b.Fatal(err)
 	}
-	mark := fmt.Sprintf("seeded by BenchmarkScale with %d members under migration %d", members, migrations[len(migrations)-1].Version)
+	newest := migrations[len(migrations)-1].Version
 	u, created := pgtest.Kept(b, name)
-	ctx := context.Background()
 	if created {
 		db, sizes = scaleDB(b, u, members, now, true)
-		var comment string // COMMENT takes no parameters: quoted by PostgreSQL itself
-		if err := db.QueryRow(ctx, `SELECT format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text)`, name, mark).Scan(&comment); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := db.Exec(ctx, comment); err != nil {
-			b.Fatal(err)
-		}
+		markKept(b, db, name, keptMark(members, newest))
 		return db, sizes, true
 	}
 	// The mark first: a database that is not the one asked for is refused before it is counted.
+	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, u)
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer conn.Close(ctx)
 	var comment *string
-	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
-	conn.Close(ctx)
-	if err != nil {
+	if err := conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment); err != nil {
 		b.Fatal(err)
 	}
-	if comment == nil || *comment != mark {
-		got := "no mark (its seed did not finish)"
-		if comment != nil {
-			got = *comment
+	at, err := keptAt(comment, members, newest)
+	if err != nil {
+		b.Fatalf("kept database %s: %v: remove the kept folder (or DROP DATABASE %s in it) and run again to seed it anew", name, err, name)
+	}
+	for i, m := range migrations {
+		if m.Version <= at {
+			continue
 		}
-		b.Fatalf("kept database %s: %s, want %q: remove the kept folder (or DROP DATABASE %s in it) and run again to seed it anew", name, got, mark, name)
+		t0 := time.Now()
+		if _, err := migrate.Up(ctx, conn, migrations[:i+1]); err != nil {
+			b.Fatalf("kept database %s: %v", name, err)
+		}
+		b.Logf("kept database %s: migration %d_%s applied in %s", name, m.Version, m.Name, time.Since(t0).Round(time.Millisecond))
+	}
+	if at < newest {
+		// What autovacuum would do soon after a release: a rewritten table has no visibility
+		// map and no hint bits yet, which the first calls would otherwise pay for.
+		t0 := time.Now()
+		if _, err := conn.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("kept database %s: VACUUM (ANALYZE) after the migrations in %s", name, time.Since(t0).Round(time.Millisecond))
 	}
 	db, sizes = scaleDB(b, u, members, now, false)
+	markKept(b, db, name, keptMark(members, newest))
 	b.Logf("kept database %s, seeded by an earlier run: %s", name, sizes)
 	return db, sizes, false
+}
+
+// keptMark is the comment of a kept database of members members whose schema is at migration
+// version: seeded under it, or migrated to it since.
+func keptMark(members int, version int64) string {
+	return fmt.Sprintf("seeded by BenchmarkScale with %d members under migration %d", members, version)
+}
+
+// keptAt is the migration the kept database with comment is at, when it holds members members
+// and that migration is not newer than newest.
+func keptAt(comment *string, members int, newest int64) (int64, error) {
+	if comment == nil {
+		return 0, fmt.Errorf("no mark (its seed did not finish)")
+	}
+	var n int
+	var at int64
+	if _, err := fmt.Sscanf(*comment, "seeded by BenchmarkScale with %d members under migration %d", &n, &at); err != nil || keptMark(n, at) != *comment {
+		return 0, fmt.Errorf("marked %q, not by BenchmarkScale", *comment)
+	}
+	if n != members {
+		return 0, fmt.Errorf("seeded with %d members, not %d", n, members)
+	}
+	if at > newest {
+		return 0, fmt.Errorf("at migration %d, newer than this checkout's newest (%d)", at, newest)
+	}
+	return at, nil
+}
+
+func markKept(b *testing.B, db *pgxpool.Pool, name, mark string) {
+	b.Helper()
+	ctx := context.Background()
+	var comment string // COMMENT takes no parameters: quoted by PostgreSQL itself
+	if err := db.QueryRow(ctx, `SELECT format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text)`, name, mark).Scan(&comment); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, comment); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // memberHistorySQL is the SQL Hasura runs for the member app's MemberHistory operation
@@ -286,12 +336,15 @@ const memberHistorySQL = `
 		ORDER BY "root.pg.created_at" DESC NULLS FIRST
 	) AS "_root"`
 
-// expiringPointsSQL is the app's ExpiringPoints operation under the member role.
+// expiringPointsSQL is the app's ExpiringPoints operation under the member role: the
+// permission's filter (member_id, is_open) and the operation's where (remaining > 0).
 const expiringPointsSQL = `
 	SELECT coalesce(json_agg("root" ORDER BY "root.pg.expires_at" ASC NULLS LAST), '[]')
 	FROM (
 		SELECT row_to_json((SELECT "_e" FROM (SELECT b.id, b.remaining, b.expires_at) AS "_e")) AS "root", b.expires_at AS "root.pg.expires_at"
-		FROM (SELECT * FROM public.point_lots WHERE member_id = $1::uuid AND remaining > 0 ORDER BY expires_at ASC NULLS LAST LIMIT 20) AS b
+		FROM (SELECT * FROM public.point_lots
+		      WHERE ((member_id = $1::uuid) AND (is_open = ('true')::boolean)) AND (remaining > ('0')::bigint)
+		      ORDER BY expires_at ASC NULLS LAST LIMIT 20) AS b
 	) AS "_root"`
 
 type scaleFigure struct {
@@ -584,5 +637,38 @@ func TestPageReadsSinceSaysPerCallWhatGrew(t *testing.T) {
 	want := "10 calls (10 transactions): 6.40 pages read per call from outside shared_buffers (members_pkey 4.00, members 2.00, new_idx 0.40), 8.0 KB per call from disk"
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// A kept database is reused at its migration or an older one (then migrated forward), and
+// refused when its seed did not finish, when it is of another size or another benchmark's, or
+// when it is at a migration this checkout does not have.
+func TestKeptAtReadsTheMarkOfAKeptDatabase(t *testing.T) {
+	mark := func(s string) *string { return &s }
+	for _, c := range []struct {
+		comment *string
+		at      int64
+		refusal string
+	}{
+		{mark(keptMark(1000, 1764207300000)), 1764207300000, ""},
+		{mark(keptMark(1000, 1764207200000)), 1764207200000, ""},
+		{nil, 0, "no mark (its seed did not finish)"},
+		{mark(keptMark(2000, 1764207300000)), 0, "seeded with 2000 members, not 1000"},
+		{mark(keptMark(1000, 1764207400000)), 0, "at migration 1764207400000, newer than this checkout's newest (1764207300000)"},
+		{mark(keptMark(1000, 1764207300000) + " by hand"), 0, `marked "seeded by BenchmarkScale with 1000 members under migration 1764207300000 by hand", not by BenchmarkScale`},
+		{mark("a database of someone else"), 0, `marked "a database of someone else", not by BenchmarkScale`},
+	} {
+		at, err := keptAt(c.comment, 1000, 1764207300000)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if at != c.at || got != c.refusal {
+			shown := "no comment"
+			if c.comment != nil {
+				shown = *c.comment
+			}
+			t.Errorf("keptAt(%q) = %d, %q; want %d, %q", shown, at, got, c.at, c.refusal)
+		}
 	}
 }
