@@ -270,7 +270,9 @@ func creditEntryCTEs(when string) string {
 // and the write costs no retry: one member's concurrent redemptions drain a lot and go on to
 // the next. The statement reads the lots with a snapshot taken after the member's lock (the
 // lock is the batch's statement before it, or the attempt's read), and every writer of a lot
-// holds its member's lock, so it sees every lot as it is.
+// holds its member's lock, so it sees every lot as it is, where it is: the takes find their
+// lots again by tuple id (a TID scan), not through point_lots_pkey, whose pages a large
+// database mostly has on disk.
 //
 // lateDebitMemberCTE is the balance's move (u), when cond (SQL on members) holds; it is the
 // first CTE of the statement, so the member is locked before anything else the statement
@@ -297,11 +299,11 @@ func lateDebitEntryCTEs(when string) string {
 	d AS (
 		UPDATE point_lots p SET remaining = p.remaining - o.take
 		FROM (
-			SELECT id, least(remaining, -@points::bigint - ((sum(remaining) OVER first_expiring)::bigint - remaining)) AS take
+			SELECT ctid, least(remaining, -@points::bigint - ((sum(remaining) OVER first_expiring)::bigint - remaining)) AS take
 			FROM point_lots
 			WHERE member_id = @member_id::uuid AND is_open
 			WINDOW first_expiring AS (ORDER BY expires_at, id ROWS UNBOUNDED PRECEDING)) o
-		WHERE p.id = o.id AND o.take > 0 AND EXISTS (SELECT 1 FROM t)
+		WHERE p.ctid = o.ctid AND o.take > 0 AND EXISTS (SELECT 1 FROM t)
 		RETURNING o.take)`
 }
 

@@ -95,3 +95,30 @@ func TestTierFactsReadTheTiersAsLoadTiersDoes(t *testing.T) {
 		}
 	}
 }
+
+// A redemption finds the lots it takes again by tuple id (a TID scan, as expire_points does),
+// not through point_lots_pkey: at a large size those key pages are mostly on disk, one read
+// per redemption (docs/scaling.md).
+func TestARedemptionFindsTheLotsItTakesByTupleID(t *testing.T) {
+	ctx := context.Background()
+	conn := connOfFreshDatabase(t)
+	// The fresh database's tables are empty, which a sequential scan reads best: planned as
+	// for a table of any size instead.
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = conn.Exec(ctx, `RESET enable_seqscan`) })
+	for _, stocked := range []bool{false, true} {
+		var plan string
+		err := conn.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+redeemSQL.text(stocked), pgx.NamedArgs{
+			"points": -10, "member_id": newID(), "min_tier_rank": 0, "reward_id": newID(), "tx_id": newID(), "kind": "redeem",
+			"order_id": nil, "coupon_id": newID(), "store_id": nil, "reason": nil, "key": "plan", "at": time.Now(), "by": nil,
+		}).Scan(&plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, `"Node Type": "Tid Scan"`) || strings.Contains(plan, "point_lots_pkey") {
+			t.Errorf("stocked %v: the takes do not find their lots by tuple id:\n%s", stocked, plan)
+		}
+	}
+}
