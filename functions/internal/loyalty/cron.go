@@ -25,7 +25,9 @@ type CronRun struct {
 
 const (
 	DefaultBatchSize = 500
-	DefaultBudget    = 45 * time.Second // a delivery without budget_seconds: under Hasura's default 60 s cron timeout (ours set 300 s and 240)
+	// DefaultBudget is for a delivery without budget_seconds: under Hasura's default cron
+	// timeout of 60 s (our cron triggers set 300 s and a budget of 240).
+	DefaultBudget = 45 * time.Second
 )
 
 func (r CronRun) batchSize() int {

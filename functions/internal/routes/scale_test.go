@@ -12,8 +12,8 @@ package routes_test
 // large database (in a cluster that outlives the run: PGTEST_DATA_DIR or TEST_DATABASE_URL)
 // and measures it again on later runs instead of seeding it anew; its crons are then not
 // measured, since the run that seeded it already did that night's work. Before measuring,
-// the pages an earn or a redemption reads at the member's place are read into memory
-// (warmHotSet); SCALE_PREWARM=0 measures without.
+// the pages an earn or a redemption reads are read into memory (warmHotSet);
+// SCALE_PREWARM=0 measures without.
 
 import (
 	"cmp"
@@ -540,14 +540,21 @@ var memberKeyed = []string{
 // heap of point_lots (hotSetSQL).
 var redemptionKeyed = []string{"point_transactions_idempotency_key_key", "coupons_code_key"}
 
+// hotSetRelations are the relations the hot set reads whole: memberKeyed and redemptionKeyed.
+func hotSetRelations() []string {
+	return append(append([]string{}, memberKeyed...), redemptionKeyed...)
+}
+
 // hotSetSQL reads into the operating system's cache (pg_prewarm's "read" mode, not into
-// shared_buffers) the memberKeyed and redemptionKeyed relations ($1), and the pages of
-// point_lots from the oldest open lot's on: the last year's lots, which every redemption,
-// the nightly expire_points and the liability report read. It returns how many pages it read.
-const hotSetSQL = `SELECT (SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class c
-		WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1))
-	+ coalesce((SELECT pg_prewarm('public.point_lots', 'read', 'main', min((ctid::text::point)[0])::bigint, NULL)
-		FROM public.point_lots WHERE is_open), 0)`
+// shared_buffers) the relations named in $1 (hotSetRelations), and the pages of point_lots
+// from the oldest open lot's on (none when no lot is open): the last year's lots, which every
+// redemption, the nightly expire_points and the liability report read. It returns how many
+// pages it read.
+const hotSetSQL = `SELECT (SELECT coalesce(sum(pg_prewarm(c.oid, 'read')), 0) FROM pg_class c
+		WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1))::bigint
+	+ coalesce((SELECT pg_prewarm('public.point_lots', 'read', 'main', f.first, NULL)
+		FROM (SELECT min((ctid::text::point)[0])::bigint AS first FROM public.point_lots WHERE is_open) f
+		WHERE f.first IS NOT NULL), 0)`
 
 // warmHotSet reads the hot set (hotSetSQL) into memory and returns how long that took: at
 // 1,000,000 members 3.4 GB of memberKeyed, 1.9 GB of redemptionKeyed and 0.6 GB of open lots,
@@ -564,7 +571,7 @@ func warmHotSet(b *testing.B, db *pgxpool.Pool) time.Duration {
 	if _, err := db.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_prewarm`); err != nil {
 		b.Fatal(err)
 	}
-	rels := append(append([]string{}, memberKeyed...), redemptionKeyed...)
+	rels := hotSetRelations()
 	var pages int64
 	if err := db.QueryRow(ctx, hotSetSQL, rels).Scan(&pages); err != nil {
 		b.Fatal(err)
@@ -654,6 +661,38 @@ func TestPageReadsSinceSaysPerCallWhatGrew(t *testing.T) {
 	want := "10 calls (10 transactions): 6.40 pages read per call from outside shared_buffers (members_pkey 4.00, members 2.00, new_idx 0.40), 8.0 KB per call from disk"
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// The hot set is every page of the named relations, all of them the schema's (a renamed index
+// would otherwise be left out without a word), and point_lots from the first page that holds
+// an open lot: none of its pages when no lot is open.
+func TestHotSetSQLReadsTheNamedRelationsAndTheOpenLotsPages(t *testing.T) {
+	db := pgtest.Pool(t)
+	lt.Exec(t, db, `CREATE EXTENSION IF NOT EXISTS pg_prewarm`)
+	rels := hotSetRelations()
+	if n := lt.Count(t, db, `SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname = ANY($1)`, rels); n != int64(len(rels)) {
+		t.Fatalf("%d of the %d relations %v are in the schema", n, len(rels), rels)
+	}
+	now := time.Now()
+	seedLots(t, db, 300, 10, 0, now.AddDate(0, -1, 0), now) // 3,000 open lots
+	lt.Exec(t, db, `UPDATE point_lots SET remaining = 0 WHERE (ctid::text::point)[0] < 3`)
+	named := func() int64 {
+		return lt.Count(t, db, `SELECT sum(pg_relation_size(c.oid) / 8192)::bigint FROM pg_class c
+			WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)`, rels)
+	}
+	warm := func() int64 { return lt.Count(t, db, hotSetSQL, rels) }
+	lotPages := lt.Count(t, db, `SELECT pg_relation_size('point_lots') / 8192`)
+	first := lt.Count(t, db, `SELECT min((ctid::text::point)[0])::bigint FROM point_lots WHERE is_open`)
+	if first != 3 || lotPages < 6 {
+		t.Fatalf("the first open lot is on page %d of %d, want page 3 of more than 5", first, lotPages)
+	}
+	if got, want := warm(), named()+lotPages-first; got != want {
+		t.Errorf("with open lots from page %d of %d: read %d pages, want %d", first, lotPages, got, want)
+	}
+	lt.Exec(t, db, `UPDATE point_lots SET remaining = 0`)
+	if got, want := warm(), named(); got != want {
+		t.Errorf("with no lot open: read %d pages, want %d (the named relations alone)", got, want)
 	}
 }
 
