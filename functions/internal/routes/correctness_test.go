@@ -135,6 +135,54 @@ func TestARefundTakesWhatIsLeftOfItsOwnLotFirstThenTheSoonestToExpire(t *testing
 	}
 }
 
+// The nightly expiry deletes the lots it expires (the expire entry is their record) and no
+// other: a lot spent to nothing and a lot not yet due stay. A refund of an order whose lot
+// expired then takes from the lots that are left, as it did when such a lot stayed at 0.
+func TestAnExpiryDeletesTheLotsItExpiresAndARefundAfterItTakesFromTheRest(t *testing.T) {
+	w := newTriggerWorld(t)
+	id, code := w.member()
+	today := w.now
+	w.now = today.AddDate(0, 0, -370)
+	w.earnHTTP(code, "A", 10_000) // 100, expired 5 days ago
+	w.now = today.AddDate(0, 0, -368)
+	w.earnHTTP(code, "B", 20_000) // 200, expired 3 days ago
+	// Spending 150 takes all of A and 50 of B (FIFO).
+	act[loyalty.RedeemRewardOutput](w, "redeemReward", in{"rewardId": lt.Reward(t, w.db, lt.RewardSpec{Cost: 150}), "idempotencyKey": hasuratest.NewUUID()}, member(id))
+	w.now = today.AddDate(0, 0, -10)
+	w.earnHTTP(code, "C", 10_000) // 100, valid another 355 days
+	w.now = today
+
+	out := w.deliverAtLeastOnce(hasuratest.Cron(t, "expire_points", today, nil))
+	if out.Members != 1 || out.Points != -150 {
+		t.Fatalf("outcome %+v; want B's 150 points of one member expired", out)
+	}
+	lotsOf := func(receipt string) int64 {
+		return lt.Count(t, w.db, `
+			SELECT count(*) FROM point_lots l JOIN point_transactions t ON t.id = l.transaction_id
+			WHERE t.order_id = $1 AND t.kind = 'earn'`, w.orderID(receipt))
+	}
+	if n := lotsOf("B"); n != 0 {
+		t.Errorf("the expired lot of B is still there (%d rows)", n)
+	}
+	if left, _ := w.openLot("A"); left != 0 || lotsOf("A") != 1 {
+		t.Errorf("A's lot, spent before it was due: %d left, %d rows; want kept at 0", left, lotsOf("A"))
+	}
+	if left, _ := w.openLot("C"); left != 100 {
+		t.Errorf("C's lot, not due, holds %d; want 100", left)
+	}
+	if b := lt.Balance(t, w.db, id); b != 100 {
+		t.Fatalf("balance %d after the expiry, want 100", b)
+	}
+	// B's own lot is gone: its refund takes C's 100 and leaves a debt of the other 100.
+	if out := w.refundHTTP("B", nil); out.PointsReversed != 200 || *out.PointsBalance != -100 {
+		t.Fatalf("refund of B = %+v; want 200 reversed, -100 left", out)
+	}
+	if left, _ := w.openLot("C"); left != 0 {
+		t.Errorf("C's lot holds %d after the refund of B, want 0", left)
+	}
+	lt.CheckInvariants(t, w.db)
+}
+
 func TestACreditedOrderCannotChangeMemberAndItsRefundStaysWithTheEarner(t *testing.T) {
 	w := newTriggerWorld(t)
 	a, _ := w.member()

@@ -63,7 +63,7 @@ func expireRun(w *triggerWorld, id string, batch int, budget time.Duration) (loy
 // posted and who have a lot due again (credited late with a past expiry), in the same batches
 // as members not expired yet: it expires the others and posts nothing twice, and leaves the
 // lots of the members it skips as they are (the invariants, checked at the end, hold only if
-// no lot is zeroed without its ledger line).
+// no lot is deleted without its ledger line).
 func TestAnExpiryUnderAnotherDeliveryIDSkipsTheMembersAlreadyExpiredInTheSameBatches(t *testing.T) {
 	w := newTriggerWorld(t)
 	earned := w.now.AddDate(-1, 0, 0)

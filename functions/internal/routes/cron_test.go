@@ -56,6 +56,12 @@ func TestExpirePointsOverManyLotsRunsInBoundedBatches(t *testing.T) {
 	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_lots WHERE remaining > 0 AND expires_at <= $1`, w.now); n != 0 {
 		t.Fatalf("%d due lots left", n)
 	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_lots WHERE remaining = 10 AND expires_at > $1`, w.now); n != 30_000 {
+		t.Fatalf("%d lots not due left whole, want 30,000", n)
+	}
+	if n := lt.Count(t, w.db, `SELECT count(*) FROM point_lots`); n != 30_000 {
+		t.Fatalf("%d lots in all, want the 30,000 not due: the expired ones are deleted", n)
+	}
 	if n := lt.Count(t, w.db, `SELECT sum(points_balance) FROM members`); n != 300_000 {
 		t.Fatalf("balances sum to %d, want 300,000", n)
 	}
