@@ -251,8 +251,8 @@ const expireBatchSQL = `
 // could not say what expired anyway (a lot at 0 may have been spent); the expire entry is the
 // record. Emptying a lot in place costs a new row version and an entry in both unique indexes
 // (the update leaves the open-lot indexes, so it cannot be HOT); a delete writes no index, and
-// the night takes about a quarter of the time it took (docs/benchmarks.md). It also keeps point_lots to the
-// lots of one validity period and those spent to nothing.
+// the night takes about a quarter of the time it took (docs/benchmarks.md). It also keeps
+// point_lots to the lots of one validity period and those spent to nothing.
 //
 // Lots hold max(balance, 0): a member in debt has no open lot and is not in the batch, and
 // for the others the points due are at most the balance, so balance_after >= 0.

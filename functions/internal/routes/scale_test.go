@@ -542,7 +542,7 @@ var redemptionKeyed = []string{"point_transactions_idempotency_key_key", "coupon
 
 // hotSetRelations are the relations the hot set reads whole: memberKeyed and redemptionKeyed.
 func hotSetRelations() []string {
-	return append(append([]string{}, memberKeyed...), redemptionKeyed...)
+	return slices.Concat(memberKeyed, redemptionKeyed)
 }
 
 // hotSetSQL reads into the operating system's cache (pg_prewarm's "read" mode, not into
